@@ -1,0 +1,88 @@
+# sdlora — plain Makefile. Targets:
+#   make            build build/sdlora
+#   make test       build and run every test (tests/run.sh prints "N passed, N failed")
+#   make bench      build and run the benchmarks under bench/ (results: bench/RESULTS.md)
+#   make asan       build everything with AddressSanitizer + UBSan into build-asan/ and run the tests
+#   make clean
+# Options: CC=clang, OPT="-O2", ARCH="-march=x86-64-v3", NO_OMP=1.
+
+CC      ?= cc
+OPT     ?= -O3
+ARCH    ?= -march=native
+PKGS    := openblas libcjson
+BUILD   ?= build
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+ifeq ($(PKG_LIBS),)
+  $(error pkg-config found no $(PKGS): run scripts/install-deps.sh)
+endif
+
+ifeq ($(NO_OMP),1)
+  OMP :=
+else
+  OMP := -fopenmp
+endif
+
+# No -ffast-math: the ops rely on IEEE NaN/Inf and exact rounding (see docs/ops.md).
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) $(OMP) -g -Wall -Wextra -Wno-unused-parameter \
+           -Wshadow -Wstrict-prototypes -Isrc $(PKG_CFLAGS) $(SAN)
+LDLIBS  += $(PKG_LIBS) -lm $(OMP) $(SAN)
+
+LIB_SRC   := $(sort $(wildcard src/*/*.c))
+LIB_SRC   := $(filter-out src/cli/%,$(LIB_SRC))
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+TEST_SUPPORT_SRC := tests/harness.c tests/gradcheck.c
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TTOOL_SRC := $(sort $(wildcard tests/tool_*.c))   # test-only helper programs (run by tests/check_*.sh)
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TSUP_OBJ  := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
+BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
+TOOL_BIN  := $(TOOL_SRC:%.c=$(BUILD)/%)
+TTOOL_BIN := $(TTOOL_SRC:%.c=$(BUILD)/%)
+LIB       := $(BUILD)/libsdlora.a
+
+.PHONY: all test bench asan clean tests tools
+all: $(BUILD)/sdlora tools
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sdlora: $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TSUP_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+tools: $(TOOL_BIN)
+tests: $(TEST_BIN) $(TTOOL_BIN) $(BUILD)/sdlora tools
+
+test: tests
+	BUILD=$(BUILD) tests/run.sh
+
+bench: $(BENCH_BIN) $(BUILD)/sdlora
+	BUILD=$(BUILD) bench/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" test
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
