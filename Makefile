@@ -80,7 +80,7 @@ bench: $(BENCH_BIN) $(BUILD)/sdlora
 	BUILD=$(BUILD) bench/run.sh
 
 asan:
-	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" test
+	SDLORA_TEST_QUICK=1 $(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" test
 
 clean:
 	rm -rf build build-asan

@@ -17,15 +17,19 @@ Conv2dDims conv2d_dims(int64_t N, int64_t IC, int64_t H, int64_t W, int64_t OC, 
                        int64_t stride, int64_t pad);
 int64_t conv2d_out_h(const Conv2dDims *d);
 int64_t conv2d_out_w(const Conv2dDims *d);
-// Floats of work memory forward and backward need (0 for 1x1 stride-1 convs).
+// Floats of work memory forward and backward need: one im2col tile of IC*KH*KW rows by a
+// band of output rows (about 1024 output pixels, capped at 16 MiB, but never less than one
+// output row), so it stays bounded at any image size. 0 for 1x1 stride-1 unpadded convs.
 size_t conv2d_work_floats(const Conv2dDims *d);
 
 // out (N, OC, OH, OW) = conv(inp, w) + b;  b (OC) or NULL.
 void conv2d_forward(float *out, const float *inp, const float *w, const float *b,
                     const Conv2dDims *d, float *work);
 // dinp (N, IC, H, W) =;  dw (OC, IC, KH, KW) +=;  db (OC) +=.  Each may be NULL.
+// work: conv2d_work_floats(d) floats (contents need not be initialised; clobbered).
 void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, const Conv2dDims *d, float *work);
+// References: the definition as loops, double accumulation, no work memory.
 void conv2d_forward_naive(float *out, const float *inp, const float *w, const float *b, const Conv2dDims *d);
 void conv2d_backward_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                            const float *w, const Conv2dDims *d);

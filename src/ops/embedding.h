@@ -3,6 +3,13 @@
 //   emb = t * exp(exponent); out = [sin(emb), cos(emb)] (or [cos, sin] if flip_sin_to_cos);
 //   odd dim pads one zero. SD1.x/2.x/XL UNets use flip_sin_to_cos=1, shift=0, max_period=10000.
 // There is no backward: timesteps are not trainable.
+//
+// Rounding follows torch's float32 CPU evaluation step by step — (float)(-ln max_period)·i,
+// then / (float)(half - shift), exp, t·freq, sin/cos — with each elementary function
+// correctly rounded (computed in double, rounded once). The float32 argument t·freq is what
+// matters: for t ~ 1000 it differs from the exact real product by up to ~6e-5, and so does
+// the output; matching torch's roundings keeps us within ~1 ulp of torch instead.
+// (torch on CUDA multiplies by the reciprocal of the divisor and can differ by a float ulp.)
 #pragma once
 #include <stdint.h>
 

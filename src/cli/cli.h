@@ -1,0 +1,7 @@
+// cli.h — the subcommands of the `sdlora` program (one file each under src/cli/).
+#pragma once
+
+#define SDLORA_VERSION "0.1.0"
+
+// Each returns the process exit status. argv[0] is the subcommand name.
+int cmd_selfcheck(int argc, char **argv);
