@@ -9,7 +9,7 @@
 CC      ?= cc
 OPT     ?= -O3
 ARCH    ?= -march=native
-PKGS    := openblas libcjson
+PKGS    := openblas libcjson zlib libutf8proc
 BUILD   ?= build
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -53,6 +53,9 @@ all: $(BUILD)/sdlora tools
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The CLIP vocabulary is embedded with .incbin (src/models/clip_vocab_data.c): rebuild on change.
+$(BUILD)/src/models/clip_vocab_data.o: data/clip/bpe_simple_vocab_16e6.txt.gz
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

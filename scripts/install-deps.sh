@@ -8,6 +8,8 @@ PACKAGES=(
   pkg-config               # the Makefile finds every library through it
   libopenblas-openmp-dev   # BLAS: sgemm for linear, conv and attention (OpenMP build, shares our thread pool)
   libcjson-dev             # JSON: safetensors headers, diffusers config.json, kohya_ss GUI configs
+  zlib1g-dev               # inflate the embedded CLIP vocabulary
+  libutf8proc-dev          # Unicode categories, NFC, case mapping for the CLIP tokenizer
 )
 
 missing=()
