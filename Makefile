@@ -19,7 +19,7 @@ ifeq ($(PKG_LIBS),)
 endif
 
 ifeq ($(NO_OMP),1)
-  OMP :=
+  OMP := -fopenmp-simd -Wno-unknown-pragmas
 else
   OMP := -fopenmp
 endif
