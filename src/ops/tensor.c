@@ -53,30 +53,37 @@ void add_channel_bias_backward(float *dbias, const float *dout, int64_t N, int64
 
 // ---- concat / split along channels ----
 
-// Copies `rows` rows of `len` floats between strided buffers. Rows are cut into 64 KB
-// pieces so that a single large row (N = 1) still spreads over the threads.
+// Per sample n, moves the two channel blocks between a (N, la), b (N, lb) and the
+// concatenated cat (N, la + lb): forward (cat_out set) copies a_in, b_in into cat_out;
+// backward copies cat_in out into a_out, b_out (either may be NULL: skipped). One parallel
+// region over 64 KB pieces of both blocks, so a single sample (N = 1) still uses every thread.
 #define COPY_PIECE 16384
-static void copy_rows(float *dst, int64_t dst_stride, const float *src, int64_t src_stride, int64_t rows, int64_t len) {
-    int64_t pieces = (len + COPY_PIECE - 1) / COPY_PIECE;
-    int64_t tasks = rows * pieces;
-    #pragma omp parallel for schedule(static) if (rows * len >= TENSOR_PAR_MIN)
+static void concat_copy(float *cat_out, const float *a_in, const float *b_in,
+                        const float *cat_in, float *a_out, float *b_out, int64_t N, int64_t la, int64_t lb) {
+    int64_t pa = (la + COPY_PIECE - 1) / COPY_PIECE, pb = (lb + COPY_PIECE - 1) / COPY_PIECE;
+    int64_t tasks = N * (pa + pb), lo = la + lb;
+    #pragma omp parallel for schedule(static) if (N * lo >= TENSOR_PAR_MIN)
     for (int64_t t = 0; t < tasks; t++) {
-        int64_t r = t / pieces, p0 = (t % pieces) * COPY_PIECE;
+        int64_t n = t / (pa + pb), k = t % (pa + pb);
+        int first = k < pa;
+        int64_t len = first ? la : lb, p0 = (first ? k : k - pa) * COPY_PIECE;
         int64_t m = len - p0 < COPY_PIECE ? len - p0 : COPY_PIECE;
-        memcpy(dst + r * dst_stride + p0, src + r * src_stride + p0, (size_t)m * sizeof(float));
+        int64_t part_off = n * len + p0, cat_off = n * lo + (first ? 0 : la) + p0;
+        if (cat_out) {
+            memcpy(cat_out + cat_off, (first ? a_in : b_in) + part_off, (size_t)m * sizeof(float));
+        } else {
+            float *dst = first ? a_out : b_out;
+            if (dst) memcpy(dst + part_off, cat_in + cat_off, (size_t)m * sizeof(float));
+        }
     }
 }
 
 void concat_channels_forward(float *out, const float *a, const float *b, int64_t N, int64_t C1, int64_t C2, int64_t HW) {
-    int64_t la = C1 * HW, lb = C2 * HW, lo = la + lb; // floats per sample
-    copy_rows(out, lo, a, la, N, la);
-    copy_rows(out + la, lo, b, lb, N, lb);
+    concat_copy(out, a, b, NULL, NULL, NULL, N, C1 * HW, C2 * HW);
 }
 
 void concat_channels_backward(float *da, float *db, const float *dout, int64_t N, int64_t C1, int64_t C2, int64_t HW) {
-    int64_t la = C1 * HW, lb = C2 * HW, lo = la + lb;
-    if (da) copy_rows(da, la, dout, lo, N, la);
-    if (db) copy_rows(db, lb, dout + la, lo, N, lb);
+    concat_copy(NULL, NULL, NULL, dout, da, db, N, C1 * HW, C2 * HW);
 }
 
 // ---- nearest 2x upsample ----
