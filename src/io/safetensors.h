@@ -52,6 +52,8 @@ typedef struct {
     uint64_t offset;              // data_offsets[0], relative to the start of the data section
 } StTensor;
 
+// io/ckpt.c fills this same struct for PyTorch .ckpt/.bin files, so what st_close frees
+// must stay in sync with both readers.
 typedef struct {
     char *path;                   // owned copy, for error messages
     void *map;                    // mmap of the whole file (NULL after st_open_memory)

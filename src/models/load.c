@@ -54,8 +54,12 @@ SdlStatus param_table_load(ParamTable *t, const SafeTensors *src, const char *pr
     if (st == SDL_OK) {
         size_t plen = strlen(prefix);
         for (int64_t j = 0; j < src->n_tensors; j++) {
-            if (claimed[j] || strncmp(src->tensors[j].name, prefix, plen) != 0) continue;
-            if (rep.unknown < 5) log_warn("%s: %s: unknown tensor '%s' ignored", src->path, what, src->tensors[j].name);
+            const char *nm = src->tensors[j].name;
+            if (claimed[j] || strncmp(nm, prefix, plen) != 0) continue;
+            // transformers' CLIP stores its position ids (0..76) as a buffer; they are implied
+            size_t nl = strlen(nm);
+            if (nl >= 13 && strcmp(nm + nl - 13, ".position_ids") == 0) continue;
+            if (rep.unknown < 5) log_warn("%s: %s: unknown tensor '%s' ignored", src->path, what, nm);
             rep.unknown++;
         }
         if (rep.unknown > 5) log_warn("%s: %s: %lld more unknown tensors ignored", src->path, what, (long long)(rep.unknown - 5));
