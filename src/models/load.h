@@ -6,7 +6,8 @@
 //
 // One allowance: shapes that differ only by trailing 1s — (o, i, 1, 1) vs (o, i) — are the
 // same weights (LDM checkpoints store the VAE attention projections as 1x1 convs, diffusers
-// as linears; SD1 proj_in is a 1x1 conv, SD2's a linear).
+// as linears; SD1 proj_in is a 1x1 conv, SD2's a linear). Keys ending in ".position_ids"
+// (transformers' CLIP buffer of 0..P-1, implied by the model) are skipped, not counted unknown.
 #pragma once
 #include <stdint.h>
 #include "base/error.h"
