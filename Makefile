@@ -9,7 +9,7 @@
 CC      ?= cc
 OPT     ?= -O3
 ARCH    ?= -march=native
-PKGS    := openblas libcjson zlib libutf8proc
+PKGS    := openblas libcjson zlib libutf8proc libpng libjpeg libwebp
 BUILD   ?= build
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
