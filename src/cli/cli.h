@@ -6,3 +6,4 @@
 // Each returns the process exit status. argv[0] is the subcommand name.
 int cmd_selfcheck(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);

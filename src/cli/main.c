@@ -13,6 +13,7 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+    {"dataset", cmd_dataset, "check a dataset: decode every image, list bad ones, show captions, buckets and steps per epoch"},
     {"probe", cmd_probe, "run one component on given inputs and write its outputs (for checking against other implementations)"},
     {"selfcheck", cmd_selfcheck, "check the numeric engine on this machine (ops vs references, file I/O, BLAS speed)"},
 };
