@@ -10,6 +10,9 @@ PACKAGES=(
   libcjson-dev             # JSON: safetensors headers, diffusers config.json, kohya_ss GUI configs
   zlib1g-dev               # inflate the embedded CLIP vocabulary
   libutf8proc-dev          # Unicode categories, NFC, case mapping for the CLIP tokenizer
+  libpng-dev               # PNG decode/encode (dataset images; sample images with A1111 "parameters" text)
+  libjpeg62-turbo-dev      # JPEG decode/encode (libjpeg-turbo: SIMD, DCT-scaled decoding)
+  libwebp-dev              # WebP decode/encode
 )
 
 missing=()
