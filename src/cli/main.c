@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -29,33 +28,7 @@ static void usage(FILE *f) {
     fprintf(f, "\nRun `sdlora <command> --help` for the options of a command.\n");
 }
 
-// OpenBLAS 0.3.21 does not recognise recent AVX-512 CPUs (e.g. AMD Zen 4/5) and falls back to
-// its AVX2 "Haswell" kernels, which halves GEMM speed on SD shapes (bench/RESULTS.md). Its
-// kernel choice is read from OPENBLAS_CORETYPE when the library loads, before main, so when
-// the CPU has the AVX-512 subsets the SkylakeX kernels need and the user has not chosen, we
-// set it and re-execute ourselves once. SDLORA_NO_BLAS_REEXEC=1 turns this off.
-static void select_blas_kernels(char **argv) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (getenv("OPENBLAS_CORETYPE") || getenv("SDLORA_NO_BLAS_REEXEC")) return;
-    __builtin_cpu_init();
-    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-          __builtin_cpu_supports("avx512cd")))
-        return;
-    if (strstr(gemm_backend_name(), "SkylakeX") || strstr(gemm_backend_name(), "Cooperlake") ||
-        strstr(gemm_backend_name(), "SapphireRapids"))
-        return; // already an AVX-512 kernel set
-    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    setenv("SDLORA_NO_BLAS_REEXEC", "1", 1); // never loop
-    execv("/proc/self/exe", argv);
-    // exec failed: carry on with the kernels we have
-#else
-    (void)argv;
-#endif
-}
-
 int main(int argc, char **argv) {
-    select_blas_kernels(argv);
     int i = 1;
     // global options come before the command
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
