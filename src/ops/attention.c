@@ -40,7 +40,12 @@
 #ifndef ATT_TILE
 #define ATT_TILE (256 * 256)
 #endif
-enum { ATT_LANES = 16 }; // independent partial max/sum lanes: lets the row reductions vectorise
+// Split-query backward keeps per-thread dK/dV partials for a chunk of keys of at most
+// ATT_PART floats each (512 KiB), so its memory does not grow with Tk or HD (VAE: HD = 512).
+#ifndef ATT_PART
+#define ATT_PART (1 << 17)
+#endif
+enum { ATT_LANES = 16 }; // independent partial sums: lets the exp-and-sum loop vectorise
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline size_t round16(size_t n) { return (n + 15) & ~(size_t)15; } // 64-byte granules
@@ -172,10 +177,18 @@ static int64_t tile_q(const AttnDims *d) {
     return d->Tq < bq ? (d->Tq > 0 ? d->Tq : 1) : bq;
 }
 
+// Keys per chunk in split-query backward: a multiple of the key tile, partials <= ATT_PART.
+static int64_t key_chunk(const AttnDims *d) {
+    int64_t bk = tile_k(d), kc = ATT_PART / d->HD / bk * bk;
+    if (kc < bk) kc = bk;
+    return kc < d->Tk ? kc : d->Tk;
+}
+
 // Backward: split the query tiles of one head among the threads (1, each keeping private
-// dK/dV partials that are summed afterwards), or give each thread whole heads (0, no extra
-// memory, no barriers). Whole heads win when they divide evenly (B·NH = 8 over 2 threads);
-// queries win when there are fewer heads than threads (VAE: B·NH = 1).
+// dK/dV partials for a chunk of keys, summed after each chunk), or give each thread whole
+// heads (0). At B·NH = 8 over 2 threads both measured the same within noise; whole heads need
+// no partials and no barriers (a preempted thread stalls nobody), so they are used whenever
+// they balance at least as well; queries when there are fewer heads than threads (VAE: 1).
 static int bwd_split_queries(const AttnDims *d, int nt) {
     if (nt <= 1) return 0;
     int64_t bh = d->B * d->NH, nqt = (d->Tq + tile_q(d) - 1) / tile_q(d);
@@ -185,18 +198,18 @@ static int bwd_split_queries(const AttnDims *d, int nt) {
 }
 
 // Per-thread slot: two (BQ, BK) tiles (S/P and dP), per-row m, l (double) and Drow (double),
-// and in split-query backward the private dK, dV partials (Tk, HD) each.
+// and in split-query backward the private dK, dV partials (key_chunk, HD) each.
 static size_t slot_floats(const AttnDims *d, int split) {
     size_t bq = (size_t)tile_q(d), bk = (size_t)tile_k(d);
     size_t n = 2 * round16(bq * bk) + round16(bq) + 2 * round16(2 * bq);
-    if (split) n += 2 * round16((size_t)d->Tk * (size_t)d->HD);
+    if (split) n += 2 * round16((size_t)key_chunk(d) * (size_t)d->HD);
     return n;
 }
 
 size_t attention_work_floats(const AttnDims *d) {
     check_dims(d);
     int nt = sdl_get_threads();
-    return (size_t)nt * slot_floats(d, bwd_split_queries(d, nt));
+    return (size_t)nt * slot_floats(d, bwd_split_queries(d, nt)) + 16; // + 16: see slot_at
 }
 
 typedef struct {
@@ -205,9 +218,12 @@ typedef struct {
     float *dk_part, *dv_part;
 } Slot;
 
+// Slots start at the first 64-byte boundary in `work` (callers may pass any float pointer;
+// the doubles and vector loads want alignment).
 static Slot slot_at(float *work, const AttnDims *d, int split, int tid) {
     size_t bq = (size_t)tile_q(d), bk = (size_t)tile_k(d);
-    float *p = work + (size_t)tid * slot_floats(d, split);
+    float *base = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    float *p = base + (size_t)tid * slot_floats(d, split);
     Slot s;
     s.S = p;
     p += round16(bq * bk);
@@ -220,7 +236,7 @@ static Slot slot_at(float *work, const AttnDims *d, int split, int tid) {
     s.D = (double *)p;
     p += round16(2 * bq);
     s.dk_part = split ? p : NULL;
-    s.dv_part = split ? p + round16((size_t)d->Tk * (size_t)d->HD) : NULL;
+    s.dv_part = split ? p + round16((size_t)key_chunk(d) * (size_t)d->HD) : NULL;
     return s;
 }
 
@@ -273,11 +289,11 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
             // Key tile 0 is visible to every query (also causal), so it initialises O.
             gemm(false, false, nq, HD, nk, 1.0f, S, bk, V + k0 * C, C, k0 == 0 ? 0.0f : 1.0f, O, C);
         }
-        float *L = lse + bh * Tq + q0;
+        float *L = lse ? lse + bh * Tq + q0 : NULL;
         for (int64_t i = 0; i < nq; i++) {
             float inv = (float)(1.0 / w.l[i]);
             for (int64_t c = 0; c < HD; c++) O[i * C + c] *= inv;
-            L[i] = (float)((double)w.m[i] + log(w.l[i]));
+            if (L) L[i] = (float)((double)w.m[i] + log(w.l[i]));
         }
     }
 }
@@ -292,10 +308,11 @@ typedef struct {
     float scale;
 } BwdArgs;
 
-// One (batch·head, query tile): writes dq rows (=), accumulates dK_acc, dV_acc (Tk, HD) with
+// One (batch·head, query tile) against keys [kb, ke) (kb a multiple of the key tile): dq rows
+// are written (=) by key tile 0 and accumulated after; dK_acc, dV_acc hold keys from kb on,
 // row strides ldk/ldv (+=).
-static void bwd_tile(const BwdArgs *a, Slot *w, int64_t bh, int64_t qt, float *dk_acc, int64_t ldk,
-                     float *dv_acc, int64_t ldv) {
+static void bwd_tile(const BwdArgs *a, Slot *w, int64_t bh, int64_t qt, int64_t kb, int64_t ke,
+                     float *dk_acc, int64_t ldk, float *dv_acc, int64_t ldv) {
     const AttnDims *d = a->d;
     const int64_t Tq = d->Tq, Tk = d->Tk, NH = d->NH, HD = d->HD, C = a->C, bq = a->bq, bk = a->bk;
     const int64_t b = bh / NH, h = bh % NH, q0 = qt * bq, nq = min64(bq, Tq - q0);
@@ -305,14 +322,15 @@ static void bwd_tile(const BwdArgs *a, Slot *w, int64_t bh, int64_t qt, float *d
     float *dQ = a->dq ? a->dq + qoff : NULL;
     const float *L = a->lse + bh * Tq + q0;
     const int need_ds = dQ != NULL || dk_acc != NULL;
+    const int64_t kend = d->causal ? min64(ke, q0 + nq) : ke;
+    if (kb >= kend) return; // causal: every key of this range is after every query of the tile
 
     for (int64_t i = 0; i < nq; i++) { // Drow = rowsum(dO ⊙ O)
         double s = 0;
         for (int64_t c = 0; c < HD; c++) s += (double)dO[i * C + c] * O[i * C + c];
         w->D[i] = s;
     }
-    const int64_t kend = d->causal ? min64(Tk, q0 + nq) : Tk;
-    for (int64_t k0 = 0; k0 < kend; k0 += bk) {
+    for (int64_t k0 = kb; k0 < kend; k0 += bk) {
         const int64_t nk = min64(bk, kend - k0);
         float *P = w->S, *dP = w->dP; // (nq, nk), row stride bk
         gemm(false, true, nq, nk, HD, a->scale, Q, C, K + k0 * C, C, 0.0f, P, bk);
@@ -320,7 +338,7 @@ static void bwd_tile(const BwdArgs *a, Slot *w, int64_t bh, int64_t qt, float *d
         for (int64_t i = 0; i < nq; i++) {
             row_exp_sum(P + i * bk, nk, L[i]);
         }
-        if (dv_acc) gemm(true, false, nk, HD, nq, 1.0f, P, bk, dO, C, 1.0f, dv_acc + k0 * ldv, ldv);
+        if (dv_acc) gemm(true, false, nk, HD, nq, 1.0f, P, bk, dO, C, 1.0f, dv_acc + (k0 - kb) * ldv, ldv);
         if (!need_ds) continue;
         gemm(false, true, nq, nk, HD, 1.0f, dO, C, V + k0 * C, C, 0.0f, dP, bk);
         for (int64_t i = 0; i < nq; i++) {
@@ -330,7 +348,7 @@ static void bwd_tile(const BwdArgs *a, Slot *w, int64_t bh, int64_t qt, float *d
         }
         // Key tile 0 is visible to every query (also causal), so it initialises dQ.
         if (dQ) gemm(false, false, nq, HD, nk, 1.0f, dP, bk, K + k0 * C, C, k0 == 0 ? 0.0f : 1.0f, dQ, C);
-        if (dk_acc) gemm(true, false, nk, HD, nq, 1.0f, dP, bk, Q, C, 1.0f, dk_acc + k0 * ldk, ldk);
+        if (dk_acc) gemm(true, false, nk, HD, nq, 1.0f, dP, bk, Q, C, 1.0f, dk_acc + (k0 - kb) * ldk, ldk);
     }
 }
 
@@ -367,36 +385,42 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
             float *dK = dk ? dk + b * Tk * C + h * HD : NULL, *dV = dv ? dv + b * Tk * C + h * HD : NULL;
             zero_rows(dK, Tk, HD, C);
             zero_rows(dV, Tk, HD, C);
-            for (int64_t qt = 0; qt < nqt; qt++) bwd_tile(&a, &w, bh, qt, dK, C, dV, C);
+            for (int64_t qt = 0; qt < nqt; qt++) bwd_tile(&a, &w, bh, qt, 0, Tk, dK, C, dV, C);
         }
         return;
     }
-    // Query tiles of one head split among the threads; private dK/dV partials (Tk, HD), then
-    // summed over the team in a fixed order (deterministic for a given team size).
+    // Query tiles of one head split among the threads, one chunk of keys at a time: private
+    // dK/dV partials (kc, HD) per thread, summed over the team in a fixed order after each
+    // chunk (deterministic for a given team size). dQ rows accumulate across chunks; the
+    // barriers between chunks order those updates.
+    const int64_t kc = key_chunk(d);
 #pragma omp parallel num_threads(nt)
     {
-        const int tid = thread_id(), team = team_size();
-        Slot w = slot_at(work, d, split, tid);
+        const int team = team_size();
+        Slot w = slot_at(work, d, split, thread_id());
         float *dKp = dk ? w.dk_part : NULL, *dVp = dv ? w.dv_part : NULL;
         for (int64_t bh = 0; bh < BH; bh++) {
-            zero_rows(dKp, 1, Tk * HD, 0);
-            zero_rows(dVp, 1, Tk * HD, 0);
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t qt = 0; qt < nqt; qt++) bwd_tile(&a, &w, bh, qt, dKp, HD, dVp, HD);
             const int64_t b = bh / NH, h = bh % NH;
+            for (int64_t kb = 0; kb < Tk; kb += kc) {
+                const int64_t nkc = min64(kc, Tk - kb);
+                zero_rows(dKp, 1, nkc * HD, 0);
+                zero_rows(dVp, 1, nkc * HD, 0);
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t qt = 0; qt < nqt; qt++) bwd_tile(&a, &w, bh, qt, kb, kb + nkc, dKp, HD, dVp, HD);
 #pragma omp for schedule(static)
-            for (int64_t t = 0; t < Tk; t++)
-                for (int pass = 0; pass < 2; pass++) {
-                    float *dst = pass == 0 ? dk : dv;
-                    if (!dst) continue;
-                    dst += (b * Tk + t) * C + h * HD;
-                    for (int th = 0; th < team; th++) {
-                        Slot o = slot_at(work, d, split, th);
-                        const float *part = (pass == 0 ? o.dk_part : o.dv_part) + t * HD;
-                        if (th == 0) memcpy(dst, part, (size_t)HD * sizeof(float));
-                        else for (int64_t c = 0; c < HD; c++) dst[c] += part[c];
+                for (int64_t t = 0; t < nkc; t++)
+                    for (int pass = 0; pass < 2; pass++) {
+                        float *dst = pass == 0 ? dk : dv;
+                        if (!dst) continue;
+                        dst += (b * Tk + kb + t) * C + h * HD;
+                        for (int th = 0; th < team; th++) {
+                            Slot o = slot_at(work, d, split, th);
+                            const float *part = (pass == 0 ? o.dk_part : o.dv_part) + t * HD;
+                            if (th == 0) memcpy(dst, part, (size_t)HD * sizeof(float));
+                            else for (int64_t c = 0; c < HD; c++) dst[c] += part[c];
+                        }
                     }
-                }
+            }
         }
     }
 }

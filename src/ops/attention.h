@@ -22,6 +22,7 @@ typedef struct {
 // Call it again after changing the thread count.
 size_t attention_work_floats(const AttnDims *d);
 // out (B, Tq, NH*HD), lse (B, NH, Tq) from q (B, Tq, NH*HD), k, v (B, Tk, NH*HD).
+// lse may be NULL when no backward follows (sampling).
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                        const AttnDims *d, float *work);
 // dq =, dk =, dv = (each may be NULL when that input needs no gradient). out and lse are the
