@@ -48,6 +48,8 @@ TTOOL_BIN := $(TTOOL_SRC:%.c=$(BUILD)/%)
 LIB       := $(BUILD)/libsdlora.a
 
 .PHONY: all test bench asan clean tests tools
+# keep test and tool objects (otherwise make deletes them as intermediates and rebuilds every time)
+.SECONDARY:
 all: $(BUILD)/sdlora tools
 
 $(BUILD)/%.o: %.c

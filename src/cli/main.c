@@ -14,6 +14,7 @@ typedef struct {
 
 static const Command commands[] = {
     {"dataset", cmd_dataset, "check a dataset: decode every image, list bad ones, show captions, buckets and steps per epoch"},
+    {"init-model", cmd_init_model, "write a model with random weights (tiny: end-to-end tests; sd15: benchmarks) as a diffusers folder or single file"},
     {"probe", cmd_probe, "run one component on given inputs and write its outputs (for checking against other implementations)"},
     {"selfcheck", cmd_selfcheck, "check the numeric engine on this machine (ops vs references, file I/O, BLAS speed)"},
 };

@@ -4,11 +4,13 @@
 // comparing sdlora with another implementation use.
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/probe_models.h"
 #include "io/safetensors.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "models/checkpoint.h"
 #include "models/clip_tokenizer.h"
+#include "models/model_meta.h"
 #include "models/prompt_weights.h"
 #include "models/vae.h"
 #include <stdio.h>
@@ -30,12 +32,12 @@ static SdlStatus read_input(const SafeTensors *st, const char *name, int ndim, i
     return s;
 }
 
-// Opens a model and loads its VAE: the diffusers config when the model has one, else SD1's.
+// Opens a model and loads its VAE (config: the diffusers folder's, a single file's sdlora
+// metadata, else SD1's — see model_meta.h).
 static SdlStatus open_vae(ModelFiles *mf, Vae *vae, const char *path) {
     SDL_TRY(model_files_open(mf, path));
-    VaeConfig cfg = vae_config_sd();
-    const char *json = mf->comp[MODEL_VAE].config_json;
-    SdlStatus s = json ? vae_config_parse(&cfg, json, strlen(json), mf->comp[MODEL_VAE].weights_path) : SDL_OK;
+    VaeConfig cfg;
+    SdlStatus s = model_meta_vae_config(mf, &cfg);
     if (s == SDL_OK) s = vae_init(vae, &cfg);
     if (s == SDL_OK) s = model_files_load(mf, MODEL_VAE, &vae->params, NULL);
     return s;
@@ -160,6 +162,8 @@ typedef struct {
 
 static const Probe probes[] = {
     {"tokenize", probe_tokenize, "prompt -> CLIP input_ids and per-token weights (kohya chunking)"},
+    {"unet", probe_unet, "latents (B,4,h,w), timesteps (B), context (B,T,768) -> eps"},
+    {"text-encoder", probe_text_encoder, "prompt or input_ids -> input_ids, hidden_states (clip skip, 75/150/225 tokens)"},
     {"vae-encode", probe_vae_encode, "image (B,3,H,W) in [-1,1] -> VAE mean, logvar"},
     {"vae-decode", probe_vae_decode, "latents (B,4,h,w), unscaled -> image (B,3,8h,8w)"},
 };
