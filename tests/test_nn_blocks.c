@@ -112,7 +112,7 @@ static Arena plan_arena(PlanFn fn, void *ctx) {
 typedef struct {
     ResBlock m;
     Params *p;
-    LoraAdapter *lora;
+    LoraAdapter *lora, *lora_t; // LoCon on conv1; LoRA on time_emb_proj
     int64_t N, H, W;
     float *x, *temb, *y, *dout, *work;
     Arena acts;
@@ -133,6 +133,10 @@ static void res_init(ResCase *c, int64_t in, int64_t out, int64_t temb_dim, int 
     if (with_lora) { // LoCon on conv1: down (r, in, 3, 3), up (out, r)
         c->lora = lora_new(2 * in * 9, out * 2, 2, 300);
         c->m.conv1.lora = c->lora;
+        if (temb_dim) { // down (r, temb_dim), up (out, r)
+            c->lora_t = lora_new(2 * temb_dim, out * 2, 2, 310);
+            c->m.time_emb_proj.lora = c->lora_t;
+        }
     }
     c->acts = plan_arena(res_plan, c);
     int64_t nx = c->N * in * c->H * c->W, ny = c->N * out * c->H * c->W;
@@ -147,6 +151,7 @@ static void res_init(ResCase *c, int64_t in, int64_t out, int64_t temb_dim, int 
 static void res_free(ResCase *c) {
     params_free(c->p);
     if (c->lora) lora_free(c->lora);
+    if (c->lora_t) lora_free(c->lora_t);
     arena_free(&c->acts);
     free(c->x), free(c->temb), free(c->y), free(c->dout), free(c->work);
 }
@@ -189,6 +194,19 @@ static void check_resblock(int64_t in, int64_t out, int64_t temb_dim, int with_l
         gradcheck_coords("conv1 lora down", res_loss, &c, (float *)c.lora->down, c.lora->ddown, 2 * in * 9, 1e-2f, 2e-3,
                          3e-3, 20, 21);
         gradcheck_coords("conv1 lora up", res_loss, &c, (float *)c.lora->up, c.lora->dup, out * 2, 1e-2f, 2e-3, 3e-3, 24, 22);
+    }
+    if (c.lora_t) {
+        // as the UNet calls it for a block whose input needs no gradient: only the adapters'
+        memset(c.lora_t->ddown, 0, (size_t)(2 * temb_dim) * sizeof(float));
+        memset(c.lora_t->dup, 0, (size_t)(out * 2) * sizeof(float));
+        memset(c.lora->ddown, 0, (size_t)(2 * in * 9) * sizeof(float));
+        memset(c.lora->dup, 0, (size_t)(out * 2) * sizeof(float));
+        res_loss(&c);
+        resblock_backward(&c.m, NULL, NULL, c.dout, c.x, c.temb, c.N, c.H, c.W, c.work);
+        gradcheck_coords("time_emb_proj lora down", res_loss, &c, (float *)c.lora_t->down, c.lora_t->ddown, 2 * temb_dim,
+                         1e-2f, 2e-3, 3e-3, 100, 23);
+        gradcheck_coords("time_emb_proj lora up", res_loss, &c, (float *)c.lora_t->up, c.lora_t->dup, out * 2, 1e-2f, 2e-3,
+                         3e-3, 100, 24);
     }
     free(dx), free(dtemb);
     res_free(&c);
