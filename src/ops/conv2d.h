@@ -19,7 +19,8 @@ int64_t conv2d_out_h(const Conv2dDims *d);
 int64_t conv2d_out_w(const Conv2dDims *d);
 // Floats of work memory forward and backward need: one im2col tile of IC*KH*KW rows by a
 // band of output rows (about 1024 output pixels, capped at 16 MiB, but never less than one
-// output row), so it stays bounded at any image size. 0 for 1x1 stride-1 unpadded convs.
+// output row), so it stays bounded at any image size; stride-1 convs with OC < IC add a
+// rearranged copy of w (at most 16 MiB) for the backward. 0 for 1x1 stride-1 unpadded convs.
 size_t conv2d_work_floats(const Conv2dDims *d);
 
 // out (N, OC, OH, OW) = conv(inp, w) + b;  b (OC) or NULL.
