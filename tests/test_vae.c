@@ -208,15 +208,18 @@ static void test_tiny_vs_diffusers(void) {
                 max_abs_diff(out, decoded_ref, n_img) / max_abs(decoded_ref, n_img));
 
     // A plan for one image gives the first image's results (batch indexing, no stale state).
+    // Batch size changes BLAS blocking and reduction order, so float32 results differ at the
+    // 1e-6 level (measured 9e-7 with OpenMP, 1.0e-6 without); an indexing error is O(1). Bound: 1e-5.
+    const double batch_rtol = 1e-5;
     CHECK(vae_plan(&v, 1, 32, 24, VAE_DECODE) == SDL_OK);
     float *out1 = alloc_floats(n_img / 2);
     vae_decode(&v, out1, latents);
-    CHECK(max_abs_diff(out1, out, n_img / 2) <= 1e-6 * max_abs(out, n_img / 2));
+    CHECK(max_abs_diff(out1, out, n_img / 2) <= batch_rtol * max_abs(out, n_img / 2));
     CHECK(vae_plan(&v, 1, 32, 24, VAE_ENCODE) == SDL_OK);
     float *m1 = alloc_floats(n_lat / 2), *l1 = alloc_floats(n_lat / 2);
     vae_encode(&v, m1, l1, image);
-    CHECK(max_abs_diff(m1, mean, n_lat / 2) <= 1e-6 * max_abs(mean, n_lat / 2));
-    CHECK(max_abs_diff(l1, logvar, n_lat / 2) <= 1e-6 * max_abs(logvar, n_lat / 2));
+    CHECK(max_abs_diff(m1, mean, n_lat / 2) <= batch_rtol * max_abs(mean, n_lat / 2));
+    CHECK(max_abs_diff(l1, logvar, n_lat / 2) <= batch_rtol * max_abs(logvar, n_lat / 2));
 
     free(m1), free(l1), free(out1);
     free(image), free(mean_ref), free(logvar_ref), free(latents), free(decoded_ref);
