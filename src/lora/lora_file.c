@@ -66,45 +66,15 @@ static int add_tensors(const LoraNetwork *net, StWriter *w, LoraSaveDtype dt, Sa
     return 1;
 }
 
-SdlStatus lora_save_to_memory(const LoraNetwork *net, LoraSaveDtype dtype, const char *const *meta_keys,
-                              const char *const *meta_values, int64_t n_meta, void **out, size_t *size) {
-    SaveBufs bufs = {0};
-    // 1. the hypothetical file with only the ss_* metadata (kohya hashes that one)
+// The writer of the final file: kohya hashes a file holding only the ss_* metadata, so that one is
+// serialised first (in memory) for sshs_model_hash / sshs_legacy_hash, then the real writer gets
+// all metadata plus the hashes. bufs holds the converted tensors until the caller frees it.
+static SdlStatus final_writer(const LoraNetwork *net, LoraSaveDtype dtype, const char *const *meta_keys,
+                              const char *const *meta_values, int64_t n_meta, const char *path, SaveBufs *bufs,
+                              char hash_out[65], StWriter **out) {
+    *out = NULL;
     StWriter *w = st_writer_new();
-    if (!add_tensors(net, w, dtype, &bufs)) {
-        st_writer_free(w);
-        return sdl_fail(SDL_ERR_OOM, NULL, NULL, "no memory for the LoRA tensors");
-    }
-    for (int64_t i = 0; i < n_meta; i++)
-        if (strncmp(meta_keys[i], "ss_", 3) == 0) st_writer_set_metadata(w, meta_keys[i], meta_values[i]);
-    void *tmp = NULL;
-    size_t tmp_size = 0;
-    SdlStatus st = st_writer_to_memory(w, &tmp, &tmp_size);
-    st_writer_free(w);
-    if (st != SDL_OK) {
-        free(bufs.buf);
-        return st;
-    }
-    char model_hash[65], legacy[9];
-    lora_sshs_hashes(tmp, tmp_size, model_hash, legacy);
-    free(tmp);
-    // 2. the real file: all metadata plus the hashes
-    w = st_writer_new();
-    add_tensors(net, w, dtype, &bufs);
-    for (int64_t i = 0; i < n_meta; i++) st_writer_set_metadata(w, meta_keys[i], meta_values[i]);
-    st_writer_set_metadata(w, "sshs_model_hash", model_hash);
-    st_writer_set_metadata(w, "sshs_legacy_hash", legacy);
-    st = st_writer_to_memory(w, out, size);
-    st_writer_free(w);
-    free(bufs.buf);
-    return st;
-}
-
-SdlStatus lora_save(const LoraNetwork *net, const char *path, LoraSaveDtype dtype, const char *const *meta_keys,
-                    const char *const *meta_values, int64_t n_meta, char hash_out[65]) {
-    SaveBufs bufs = {0};
-    StWriter *w = st_writer_new();
-    if (!add_tensors(net, w, dtype, &bufs)) {
+    if (!add_tensors(net, w, dtype, bufs)) {
         st_writer_free(w);
         return sdl_fail(SDL_ERR_OOM, path, NULL, "no memory for the LoRA tensors");
     }
@@ -114,20 +84,37 @@ SdlStatus lora_save(const LoraNetwork *net, const char *path, LoraSaveDtype dtyp
     size_t tmp_size = 0;
     SdlStatus st = st_writer_to_memory(w, &tmp, &tmp_size);
     st_writer_free(w);
-    if (st != SDL_OK) {
-        free(bufs.buf);
-        return st;
-    }
+    if (st != SDL_OK) return st;
     char model_hash[65], legacy[9];
     lora_sshs_hashes(tmp, tmp_size, model_hash, legacy);
     free(tmp);
     if (hash_out) memcpy(hash_out, model_hash, 65);
     w = st_writer_new();
-    add_tensors(net, w, dtype, &bufs);
+    add_tensors(net, w, dtype, bufs);
     for (int64_t i = 0; i < n_meta; i++) st_writer_set_metadata(w, meta_keys[i], meta_values[i]);
     st_writer_set_metadata(w, "sshs_model_hash", model_hash);
     st_writer_set_metadata(w, "sshs_legacy_hash", legacy);
-    st = st_writer_save(w, path);
+    *out = w;
+    return SDL_OK;
+}
+
+SdlStatus lora_save_to_memory(const LoraNetwork *net, LoraSaveDtype dtype, const char *const *meta_keys,
+                              const char *const *meta_values, int64_t n_meta, void **out, size_t *size) {
+    SaveBufs bufs = {0};
+    StWriter *w;
+    SdlStatus st = final_writer(net, dtype, meta_keys, meta_values, n_meta, NULL, &bufs, NULL, &w);
+    if (st == SDL_OK) st = st_writer_to_memory(w, out, size);
+    st_writer_free(w);
+    free(bufs.buf);
+    return st;
+}
+
+SdlStatus lora_save(const LoraNetwork *net, const char *path, LoraSaveDtype dtype, const char *const *meta_keys,
+                    const char *const *meta_values, int64_t n_meta, char hash_out[65]) {
+    SaveBufs bufs = {0};
+    StWriter *w;
+    SdlStatus st = final_writer(net, dtype, meta_keys, meta_values, n_meta, path, &bufs, hash_out, &w);
+    if (st == SDL_OK) st = st_writer_save(w, path);
     st_writer_free(w);
     free(bufs.buf);
     return st;

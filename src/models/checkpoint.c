@@ -1,6 +1,7 @@
 // checkpoint.c — see checkpoint.h. (ModelFiles must not be moved after model_files_open: the
 // components' map_ctx point at its layout fields.)
 #include "models/checkpoint.h"
+#include "base/file.h"
 #include "io/ckpt.h"
 #include <cJSON.h>
 #include <errno.h>
@@ -176,39 +177,7 @@ static int is_dir(const char *path) {
 
 // Reads a small text file whole (NUL-terminated) into *out.
 static SdlStatus read_text(const char *path, char **out) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return sdl_fail(SDL_ERR_IO, path, "check that the file exists and is readable", "cannot open: %s", strerror(e));
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 == cap) {
-            if (cap >= MAX_CONFIG_BYTES) {
-                free(buf), fclose(f);
-                return sdl_fail(SDL_ERR_FORMAT, path, "a config file is a few KB; check that this is the right file",
-                                "file is larger than %u bytes", MAX_CONFIG_BYTES);
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) break;
-            buf = nb, cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) return sdl_fail(SDL_ERR_OOM, path, NULL, "out of memory reading the file");
-    if (err) {
-        free(buf);
-        return sdl_fail(SDL_ERR_IO, path, NULL, "read error");
-    }
-    buf[n] = '\0';
-    *out = buf;
-    return SDL_OK;
+    return file_read_text(path, MAX_CONFIG_BYTES, "a config file is a few KB; check that this is the right file", out, NULL);
 }
 
 static SdlStatus read_json(const char *path, char **text, cJSON **json) {

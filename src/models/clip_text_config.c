@@ -1,4 +1,5 @@
 // clip_text_config.c — see clip_text_config.h.
+#include "base/file.h"
 #include "models/clip_text_config.h"
 #include <cJSON.h>
 #include <errno.h>
@@ -105,29 +106,10 @@ SdlStatus clip_text_config_parse(ClipTextConfig *cfg, const char *json, size_t l
 }
 
 SdlStatus clip_text_config_load(ClipTextConfig *cfg, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sdl_fail(SDL_ERR_IO, path, "check the model folder (text_encoder/config.json)", "cannot open: %s",
-                            strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 4096;
-            char *nb = cap <= ((size_t)1 << 24) ? realloc(buf, cap) : NULL; // a config is a few hundred bytes
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return sdl_fail(SDL_ERR_FORMAT, path, "this is not a text encoder config.json", "file too large");
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    SdlStatus st = err ? sdl_fail(SDL_ERR_IO, path, NULL, "read error") : clip_text_config_parse(cfg, buf, len, path);
+    char *buf;
+    size_t len;
+    SDL_TRY(file_read_text(path, (size_t)1 << 24, "this is not a text encoder config.json", &buf, &len));
+    SdlStatus st = clip_text_config_parse(cfg, buf, len, path);
     free(buf);
     return st;
 }

@@ -1,4 +1,5 @@
 // vae_config.c — see vae_config.h.
+#include "base/file.h"
 #include "models/vae_config.h"
 #include <cJSON.h>
 #include <errno.h>
@@ -161,28 +162,10 @@ SdlStatus vae_config_parse(VaeConfig *cfg, const char *json, size_t len, const c
 }
 
 SdlStatus vae_config_load(VaeConfig *cfg, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sdl_fail(SDL_ERR_IO, path, "check the model folder (vae/config.json)", "cannot open: %s", strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 4096;
-            char *nb = cap <= ((size_t)1 << 24) ? realloc(buf, cap) : NULL; // a config is under 1 KB
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return sdl_fail(SDL_ERR_FORMAT, path, "this is not a VAE config.json", "file too large");
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    SdlStatus st = err ? sdl_fail(SDL_ERR_IO, path, NULL, "read error") : vae_config_parse(cfg, buf, len, path);
+    char *buf;
+    size_t len;
+    SDL_TRY(file_read_text(path, (size_t)1 << 24, "this is not a VAE config.json", &buf, &len));
+    SdlStatus st = vae_config_parse(cfg, buf, len, path);
     free(buf);
     return st;
 }
