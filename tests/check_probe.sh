@@ -25,6 +25,15 @@ probe_vae_vs=1e-5
 probe_vs_golden vae-encode "$probe_vae_vs" --model "$M"
 probe_vs_golden vae-decode "$probe_vae_vs" --model "$M"
 
+# tokenize: kohya's 150-token windows of transformers' CLIPTokenizer (ids exact). The prompt is
+# TOKENIZE_PROMPT of tools/oracle/make_probe_goldens.py (also in the golden's metadata).
+prompt="masterpiece, best quality, 1girl, solo, long hair, looking at viewer, smile, (red dress:1.2), standing in a field of sunflowers at golden hour, wind in her hair, detailed eyes, soft lighting, bokeh, depth of field, 35mm photograph, film grain, kodak portra 400, shot by a professional photographer, highly detailed, sharp focus, 8k uhd, dslr, high quality, intricate details, vibrant colors, summer afternoon, gentle breeze, flowing fabric, natural beauty, serene expression, cinematic composition"
+if grep -qaF "$prompt" "$G/tokenize-150.out.safetensors" \
+   && "$bin" probe tokenize --plain --max-tokens 150 --prompt "$prompt" --out "$tmp/tok.safetensors" >"$tmp/log" 2>&1 \
+   && "$cmp" "$tmp/tok.safetensors" "$G/tokenize-150.out.safetensors" 0 >>"$tmp/log" 2>&1; then
+    echo "ok probe tokenize matches transformers + kohya's 150-token windows"
+else echo "FAIL probe tokenize"; cat "$tmp/log"; fails=$((fails + 1)); fi
+
 # a single-file checkpoint uses the SD1 configuration: the tiny one must fail with both shapes named
 if "$bin" probe vae-encode --model tests/golden/checkpoints/tiny-ldm.safetensors --in "$G/vae-encode.in.safetensors" \
         --out "$tmp/x.safetensors" >"$tmp/log" 2>&1; then
