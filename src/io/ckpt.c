@@ -5,6 +5,7 @@
 // a new frame, and no opcode may pop below the innermost mark. Strings point into the pickle
 // (no copies); every object is owned by the machine and freed together at the end, so shared
 // references (memo, DUP) need no counting.
+#include "base/file.h"
 #include "io/ckpt.h"
 #include "io/zip.h"
 #include <errno.h>
@@ -753,28 +754,9 @@ SdlStatus ckpt_open_memory(SafeTensors *st, const void *bytes, size_t size, cons
 
 SdlStatus ckpt_open(SafeTensors *st, const char *path) {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); // a FIFO must not hang the open
-    if (fd < 0) {
-        int e = errno;
-        return sdl_fail(SDL_ERR_IO, path, "check that the path is right and the file is readable", "cannot open: %s", strerror(e));
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return sdl_fail(SDL_ERR_IO, path, NULL, "cannot stat: %s", strerror(e));
-    }
-    if (S_ISDIR(sb.st_mode) || !S_ISREG(sb.st_mode) || sb.st_size == 0 || (uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        if (S_ISDIR(sb.st_mode)) return sdl_fail(SDL_ERR_IO, path, "give the path of the checkpoint file", "cannot read: %s", strerror(EISDIR));
-        return sdl_fail(SDL_ERR_IO, path, "give the path of a regular, non-empty checkpoint file", "cannot read: %s",
-                        !S_ISREG(sb.st_mode) ? "not a regular file" : sb.st_size == 0 ? "the file is empty (0 bytes)" : strerror(EFBIG));
-    }
-    size_t size = (size_t)sb.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd); // the mapping keeps the file
-    if (map == MAP_FAILED) return sdl_fail(SDL_ERR_IO, path, NULL, "cannot map %zu bytes: %s", size, strerror(e));
+    void *map;
+    size_t size;
+    SDL_TRY(file_map_readonly(path, "a checkpoint file", &map, &size));
     SdlStatus status = ckpt_open_memory(st, map, size, path);
     if (status != SDL_OK) {
         munmap(map, size);

@@ -4,6 +4,7 @@
 // exact integer syntax of every number), then parsed by cJSON, whose doubles are exact because
 // the scan capped every number at 2^53 − 1. Then each entry is checked, and finally the sorted
 // offsets must tile the data section.
+#include "base/file.h"
 #include "io/safetensors.h"
 #include "io/json.h"
 #include "base/atomic_file.h"
@@ -441,45 +442,15 @@ SdlStatus st_open_memory(SafeTensors *st, const void *bytes, size_t size, const 
 
 SdlStatus st_open(SafeTensors *st, const char *path) {
     memset(st, 0, sizeof *st);
-    // O_NONBLOCK: opening a FIFO must not hang; it has no effect on regular files.
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        int e = errno;
-        return sdl_fail(SDL_ERR_IO, path, "check that the path is right and the file is readable", "cannot open: %s", strerror(e));
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return sdl_fail(SDL_ERR_IO, path, NULL, "cannot stat: %s", strerror(e));
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return sdl_fail(SDL_ERR_IO, path, "give the path of a .safetensors file inside it", "cannot read: %s", strerror(EISDIR));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return sdl_fail(SDL_ERR_IO, path, "give the path of a regular .safetensors file", "cannot read: not a regular file");
-    }
-    if (sb.st_size == 0) {
-        close(fd);
-        return sdl_fail(SDL_ERR_IO, path, HINT_TRUNCATED, "cannot read: the file is empty (0 bytes)");
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return sdl_fail(SDL_ERR_IO, path, NULL, "cannot map: %s", strerror(EFBIG));
-    }
-    size_t size = (size_t)sb.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd); // the mapping keeps the file
-    if (map == MAP_FAILED) return sdl_fail(SDL_ERR_IO, path, NULL, "cannot map %zu bytes: %s", size, strerror(e));
+    void *map;
+    size_t size;
+    SDL_TRY(file_map_readonly(path, "a .safetensors file", &map, &size));
     SdlStatus status = st_open_memory(st, map, size, path);
     if (status != SDL_OK) {
         munmap(map, size);
         return status;
     }
-    st->map = map;
+    st->map = map; // st_close unmaps it
     st->map_size = size;
     return SDL_OK;
 }
