@@ -90,3 +90,19 @@ int check_close(const char *what, const float *a, const float *ref, int64_t n, d
     }
     return 1;
 }
+
+const char *golden_path(char *buf, size_t cap, const char *rel) {
+    const char *d = getenv("SDLORA_GOLDEN_DIR");
+    snprintf(buf, cap, "%s/%s", d ? d : "tests/golden", rel);
+    return buf;
+}
+
+float *golden_tensor(const SafeTensors *st, const char *name, int64_t *numel) {
+    const StTensor *t = st_find(st, name);
+    CHECKF(t != NULL, "golden tensor %s missing from %s", name, st->path);
+    if (!t) return NULL;
+    float *x = alloc_floats(t->numel);
+    CHECK(st_tensor_to_f32(st, t, x) == SDL_OK);
+    if (numel) *numel = t->numel;
+    return x;
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "base/rng.h"
+#include "io/safetensors.h"
 
 extern int test_current_failures;
 
@@ -36,5 +37,11 @@ double max_abs(const float *a, int64_t n);
 // Normalised mean squared error: sum (a-b)^2 / sum b^2 (b is the reference).
 double nmse(const float *a, const float *ref, int64_t n);
 double dot_double(const float *a, const float *b, int64_t n);
+// ---- golden files (tests/golden, or $SDLORA_GOLDEN_DIR) ----
+// "<golden dir>/<rel>" into buf.
+const char *golden_path(char *buf, size_t cap, const char *rel);
+// A golden tensor converted to a fresh float array (free()); a missing tensor is a failed CHECK
+// and NULL. numel may be NULL.
+float *golden_tensor(const SafeTensors *st, const char *name, int64_t *numel);
 // Checks max |a-b| <= atol + rtol*max|ref| and reports both values on failure.
 int check_close(const char *what, const float *a, const float *ref, int64_t n, double atol, double rtol);

@@ -20,9 +20,9 @@
 
 static char dir_buf[1024];
 static const char *golden(const char *rel) {
-    const char *g = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(dir_buf, sizeof dir_buf, "%s/checkpoints/%s", g ? g : "tests/golden", rel);
-    return dir_buf;
+    char r[512];
+    snprintf(r, sizeof r, "checkpoints/%s", rel);
+    return golden_path(dir_buf, sizeof dir_buf, r);
 }
 
 static int msg_has(const char *s) { return strstr(sdl_last_error()->reason, s) != NULL; }

@@ -24,13 +24,8 @@
 #define TOL_FWD 1e-4
 #define TOL_GRAD 1e-3
 
-static char gdir[512];
 static SafeTensors golden;
 static int golden_ok;
-
-static void golden_path(char *buf, size_t cap, const char *rel) {
-    snprintf(buf, cap, "%s/models/%s", gdir, rel);
-}
 
 static float *gload(const char *name, int64_t numel) {
     float *buf = alloc_floats(numel);
@@ -67,13 +62,13 @@ static int close_to(const char *what, const float *a, const float *ref, int64_t 
 static void load_tiny(ClipText *m) {
     char path[600];
     ClipTextConfig cfg;
-    golden_path(path, sizeof path, "tiny-clip/config.json");
+    golden_path(path, sizeof path, "models/tiny-clip/config.json");
     SdlStatus st = clip_text_config_load(&cfg, path);
     if (st != SDL_OK) sdl_error_print(stderr);
     CHECK(st == SDL_OK);
     if (st != SDL_OK) cfg = clip_text_config_tiny(); // keeps the test running to report the rest
     clip_text_init(m, &cfg);
-    golden_path(path, sizeof path, "tiny-clip/model.safetensors");
+    golden_path(path, sizeof path, "models/tiny-clip/model.safetensors");
     SafeTensors f;
     st = st_open(&f, path);
     CHECK(st == SDL_OK);
@@ -553,10 +548,8 @@ static void test_param_names(void) {
 }
 
 int main(void) {
-    const char *dir = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(gdir, sizeof gdir, "%s", dir && *dir ? dir : "tests/golden");
     char path[600];
-    golden_path(path, sizeof path, "tiny-clip-golden.safetensors");
+    golden_path(path, sizeof path, "models/tiny-clip-golden.safetensors");
     golden_ok = st_open(&golden, path) == SDL_OK;
     sdl_set_threads(1); // the tiny model gains nothing from threads, and loses much on busy cores
     if (!golden_ok) {

@@ -33,9 +33,9 @@ typedef struct {
 } Golden;
 
 static int golden_open(Golden *g, const char *name) {
-    char path[1024];
-    const char *dir = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(path, sizeof path, "%s/ops/%s.safetensors", dir && *dir ? dir : "tests/golden", name);
+    char path[1024], rel[256];
+    snprintf(rel, sizeof rel, "ops/%s.safetensors", name);
+    golden_path(path, sizeof path, rel);
     g->name = name;
     g->open = st_open(&g->st, path) == SDL_OK;
     if (!g->open) {

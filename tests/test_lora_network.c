@@ -15,24 +15,9 @@
 #include "lora/sha256.h"
 #include "models/load.h"
 
-static const char *gpath(char *buf, size_t cap, const char *rel) {
-    const char *d = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(buf, cap, "%s/%s", d ? d : "tests/golden", rel);
-    return buf;
-}
-
-static float *golden(const SafeTensors *g, const char *name, int64_t *n) {
-    const StTensor *t = st_find(g, name);
-    SDL_ASSERT(t);
-    float *x = alloc_floats(t->numel);
-    SDL_ASSERT(st_tensor_to_f32(g, t, x) == SDL_OK);
-    if (n) *n = t->numel;
-    return x;
-}
-
 static void load_unet(Unet *u) {
     char p[600];
-    SdlStatus s = unet_load_diffusers(u, gpath(p, sizeof p, "models/tiny-unet"));
+    SdlStatus s = unet_load_diffusers(u, golden_path(p, sizeof p, "models/tiny-unet"));
     if (s != SDL_OK) sdl_error_print(stderr);
     SDL_ASSERT(s == SDL_OK);
 }
@@ -40,10 +25,10 @@ static void load_unet(Unet *u) {
 static void load_te(ClipText *m) {
     char p[600];
     ClipTextConfig cfg;
-    SDL_ASSERT(clip_text_config_load(&cfg, gpath(p, sizeof p, "models/tiny-clip/config.json")) == SDL_OK);
+    SDL_ASSERT(clip_text_config_load(&cfg, golden_path(p, sizeof p, "models/tiny-clip/config.json")) == SDL_OK);
     clip_text_init(m, &cfg);
     SafeTensors f;
-    SDL_ASSERT(st_open(&f, gpath(p, sizeof p, "models/tiny-clip/model.safetensors")) == SDL_OK);
+    SDL_ASSERT(st_open(&f, golden_path(p, sizeof p, "models/tiny-clip/model.safetensors")) == SDL_OK);
     LoadReport rep;
     SDL_ASSERT(param_table_load(&m->params, &f, "", NULL, NULL, "text encoder", &rep) == SDL_OK);
     st_close(&f);
@@ -77,10 +62,10 @@ typedef struct {
 static void unet_run_init(UnetRun *r) {
     char p[600];
     load_unet(&r->u);
-    SDL_ASSERT(st_open(&r->g, gpath(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
-    r->lat = golden(&r->g, "latents", NULL);
-    r->ts = golden(&r->g, "timesteps", NULL);
-    r->ctx = golden(&r->g, "context", NULL);
+    SDL_ASSERT(st_open(&r->g, golden_path(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
+    r->lat = golden_tensor(&r->g, "latents", NULL);
+    r->ts = golden_tensor(&r->g, "timesteps", NULL);
+    r->ctx = golden_tensor(&r->g, "context", NULL);
     const StTensor *e = st_find(&r->g, "eps_base");
     r->n_eps = e->numel;
     r->eps = alloc_floats(r->n_eps);
@@ -104,7 +89,7 @@ static void unet_golden_case(const char *file, const char *ref_name, int64_t con
     check_names(&net, 0, st_metadata_get(&r.g, conv_dim ? "locon_order" : "unet_order"));
     char p[600];
     LoraLoadReport rep;
-    SdlStatus s = lora_load(&net, gpath(p, sizeof p, file), &rep);
+    SdlStatus s = lora_load(&net, golden_path(p, sizeof p, file), &rep);
     if (s != SDL_OK) sdl_error_print(stderr);
     CHECK(s == SDL_OK);
     // every key of the file used: 3 per module (down, up, alpha)
@@ -113,7 +98,7 @@ static void unet_golden_case(const char *file, const char *ref_name, int64_t con
     unet_unplan(&r.u);
     CHECK(unet_plan(&r.u, 2, 16, 12, 77) == SDL_OK);
     unet_forward(&r.u, r.eps, r.lat, r.ts, r.ctx);
-    float *ref = golden(&r.g, ref_name, NULL), *base = golden(&r.g, "eps_base", NULL);
+    float *ref = golden_tensor(&r.g, ref_name, NULL), *base = golden_tensor(&r.g, "eps_base", NULL);
     // fp32 unmerged (base + scale·up(down x)) vs float64 merged reference; 1e-4 of max|ref|
     CHECK(check_close(ref_name, r.eps, ref, r.n_eps, 0, 1e-4));
     // the LoRA changes the output far beyond the tolerance (so the comparison means something)
@@ -136,9 +121,9 @@ static void test_te_lora_golden(void) {
     load_te(&te);
     char p[600];
     SafeTensors g;
-    SDL_ASSERT(st_open(&g, gpath(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
+    SDL_ASSERT(st_open(&g, golden_path(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
     int64_t n_ids, n_h;
-    float *idf = golden(&g, "ids", &n_ids), *ref = golden(&g, "hidden_lora", &n_h);
+    float *idf = golden_tensor(&g, "ids", &n_ids), *ref = golden_tensor(&g, "hidden_lora", &n_h);
     int32_t ids[64];
     for (int64_t i = 0; i < n_ids; i++) ids[i] = (int32_t)idf[i];
     LoraNetworkConfig c = lora_network_config_default();
@@ -148,7 +133,7 @@ static void test_te_lora_golden(void) {
     CHECK(net.n_te == 18 && net.n_unet == 0);
     check_names(&net, 1, st_metadata_get(&g, "te_order"));
     LoraLoadReport rep;
-    CHECK(lora_load(&net, gpath(p, sizeof p, "lora/tiny_lora.safetensors"), &rep) == SDL_OK);
+    CHECK(lora_load(&net, golden_path(p, sizeof p, "lora/tiny_lora.safetensors"), &rep) == SDL_OK);
     CHECK(rep.modules == 18 && rep.unknown == 72 * 3); // the UNet half of the file is not this network's
     lora_network_attach(&net);
     clip_text_plan(&te, 2, 16, false);
@@ -156,7 +141,7 @@ static void test_te_lora_golden(void) {
     float *hid = alloc_floats(n_h);
     CHECK(clip_text_forward(&te, hid, ids, 1) == SDL_OK);
     CHECK(check_close("hidden_lora", hid, ref, n_h, 0, 1e-4));
-    float *base = golden(&g, "hidden_base", NULL);
+    float *base = golden_tensor(&g, "hidden_base", NULL);
     CHECK(max_abs_diff(ref, base, n_h) > 0.1);
     free(idf), free(ref), free(hid), free(base);
     lora_network_free(&net);
@@ -180,13 +165,13 @@ static void test_init(void) {
     lora_network_init_weights(&net, &rng);
     char p[600];
     SafeTensors g;
-    SDL_ASSERT(st_open(&g, gpath(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
+    SDL_ASSERT(st_open(&g, golden_path(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
     int64_t bad = 0;
     for (int64_t i = 0; i < net.n; i++) {
         char key[256];
         snprintf(key, sizeof key, "init.%s.lora_down.weight", net.mods[i].name);
         int64_t n;
-        float *ref = golden(&g, key, &n);
+        float *ref = golden_tensor(&g, key, &n);
         bad += memcmp(ref, net.mods[i].down, (size_t)n * 4) != 0;
         free(ref);
     }
@@ -296,7 +281,7 @@ static void test_load_errors_and_dims(void) {
     load_unet(&u);
     char p[600];
     SafeTensors f;
-    SDL_ASSERT(st_open(&f, gpath(p, sizeof p, "lora/tiny_locon.safetensors")) == SDL_OK);
+    SDL_ASSERT(st_open(&f, golden_path(p, sizeof p, "lora/tiny_locon.safetensors")) == SDL_OK);
     LoraNetworkConfig c = lora_network_config_default();
     c.network_dim = 8, c.conv_dim = 2;
     LoraNetwork net;
@@ -307,7 +292,7 @@ static void test_load_errors_and_dims(void) {
     lora_network_free(&net);
     // the file has no conv modules → missing module error for a LoCon network over tiny_lora
     SafeTensors f2;
-    SDL_ASSERT(st_open(&f2, gpath(p, sizeof p, "lora/tiny_lora.safetensors")) == SDL_OK);
+    SDL_ASSERT(st_open(&f2, golden_path(p, sizeof p, "lora/tiny_lora.safetensors")) == SDL_OK);
     c.network_dim = 4;
     CHECK(lora_network_create(&net, &c, &u, NULL, NULL) == SDL_OK);
     CHECK(lora_load_st(&net, &f2, NULL) == SDL_ERR_NOT_FOUND);
@@ -351,7 +336,7 @@ static void test_gradcheck(void) {
     LoraNetwork net;
     CHECK(lora_network_create(&net, &c, &r.u, NULL, NULL) == SDL_OK);
     char p[600];
-    CHECK(lora_load(&net, gpath(p, sizeof p, "lora/tiny_locon.safetensors"), NULL) == SDL_OK);
+    CHECK(lora_load(&net, golden_path(p, sizeof p, "lora/tiny_locon.safetensors"), NULL) == SDL_OK);
     lora_network_enable_grads(&net);
     lora_network_attach(&net);
     unet_unplan(&r.u);

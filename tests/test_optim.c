@@ -27,9 +27,9 @@
 static int verbose(void) { const char *v = getenv("SDLORA_GOLDEN_VERBOSE"); return v && *v == '1'; }
 
 static int open_golden(SafeTensors *st, const char *name) {
-    char path[1024];
-    const char *dir = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(path, sizeof path, "%s/optim/%s.safetensors", dir ? dir : "tests/golden", name);
+    char path[1024], rel[256];
+    snprintf(rel, sizeof rel, "optim/%s.safetensors", name);
+    golden_path(path, sizeof path, rel);
     if (st_open(st, path) != SDL_OK) {
         CHECKF(0, "golden %s missing or unreadable (run from the repo root or set SDLORA_GOLDEN_DIR)", path);
         return 0;

@@ -18,11 +18,6 @@ static const size_t SIZES[] = {1, 5, 15, 16, 17, 100, 4 * 64 * 64};
 static SafeTensors g_st;
 static int g_open;
 
-static void golden_path(char *buf, size_t cap, const char *name) {
-    const char *dir = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(buf, cap, "%s/%s", dir && *dir ? dir : "tests/golden", name);
-}
-
 // The golden tensor `name` with the expected dtype and element count, or NULL (and a failure).
 static const StTensor *golden(const char *name, StDtype dt, int64_t numel) {
     if (!g_open) { CHECKF(0, "golden file not open"); return NULL; }

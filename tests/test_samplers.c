@@ -25,9 +25,9 @@
 #include "sample/schedule.h"
 
 static const char *gpath(char *buf, size_t cap, const char *name) {
-    const char *d = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(buf, cap, "%s/samplers/%s", d ? d : "tests/golden", name);
-    return buf;
+    char rel[512];
+    snprintf(rel, sizeof rel, "samplers/%s", name);
+    return golden_path(buf, cap, rel);
 }
 
 static double *read_f64(const SafeTensors *st, const char *name, int64_t *n) {

@@ -34,23 +34,6 @@
 #define EPS_RTOL 5e-6
 #define GRAD_RTOL 2e-5
 
-static const char *golden_path(char *buf, size_t cap, const char *name) {
-    const char *d = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(buf, cap, "%s/models/%s", d ? d : "tests/golden", name);
-    return buf;
-}
-
-// A golden tensor as a fresh float array (NULL and a failed CHECK if missing).
-static float *golden(const SafeTensors *st, const char *name, int64_t *numel) {
-    const StTensor *t = st_find(st, name);
-    CHECKF(t != NULL, "golden tensor %s missing", name);
-    if (!t) return NULL;
-    float *x = alloc_floats(t->numel);
-    CHECK(st_tensor_to_f32(st, t, x) == SDL_OK);
-    if (numel) *numel = t->numel;
-    return x;
-}
-
 // check_close with the error printed as a fraction of max|ref| (for the record).
 static void compare(const char *what, const float *got, const float *ref, int64_t n, double rtol) {
     double diff = max_abs_diff(got, ref, n), mag = max_abs(ref, n);
@@ -195,7 +178,7 @@ static void count_module(void *ctx, const char *path, BlockModuleKind kind, void
 static void test_sd_tables(void) {
     char path[700];
     SafeTensors st;
-    if (st_open(&st, golden_path(path, sizeof path, "tiny-unet-golden.safetensors")) != SDL_OK) {
+    if (st_open(&st, golden_path(path, sizeof path, "models/tiny-unet-golden.safetensors")) != SDL_OK) {
         CHECKF(0, "golden %s unreadable (run from the repo root or set SDLORA_GOLDEN_DIR)", path);
         return;
     }
@@ -252,16 +235,16 @@ static void run_inputs(Run *r, const SafeTensors *st, const char *c) {
     t = st_find(st, name);
     SDL_ASSERT(t && t->ndim == 4);
     r->B = t->shape[0], r->H = t->shape[2], r->W = t->shape[3];
-    r->latents = golden(st, name, NULL);
+    r->latents = golden_tensor(st, name, NULL);
     snprintf(name, sizeof name, "%s.context", c);
     t = st_find(st, name);
     SDL_ASSERT(t && t->ndim == 3);
     r->T = t->shape[1];
-    r->context = golden(st, name, NULL);
+    r->context = golden_tensor(st, name, NULL);
     snprintf(name, sizeof name, "%s.timesteps", c);
-    r->timesteps = golden(st, name, NULL);
+    r->timesteps = golden_tensor(st, name, NULL);
     snprintf(name, sizeof name, "%s.deps", c);
-    r->deps = golden(st, name, NULL);
+    r->deps = golden_tensor(st, name, NULL);
     r->eps = alloc_floats(r->B * r->u.cfg.out_channels * r->H * r->W);
     CHECK(unet_plan(&r->u, r->B, r->H, r->W, r->T) == SDL_OK);
 }
@@ -280,7 +263,7 @@ static void check_against_golden(Run *r, const SafeTensors *st, const char *c) {
     int64_t n_eps = r->B * r->u.cfg.out_channels * r->H * r->W, n_lat = r->B * r->u.cfg.in_channels * r->H * r->W;
     int64_t n_ctx = r->B * r->T * r->u.cfg.cross_attention_dim;
     snprintf(name, sizeof name, "%s.eps", c);
-    float *ref = golden(st, name, NULL);
+    float *ref = golden_tensor(st, name, NULL);
     snprintf(what, sizeof what, "%s eps", c);
     if (ref) compare(what, r->eps, ref, n_eps, EPS_RTOL);
     free(ref);
@@ -289,12 +272,12 @@ static void check_against_golden(Run *r, const SafeTensors *st, const char *c) {
     for (int64_t i = 0; i < n_ctx; i++) dctx[i] = 1e3f; // must be written, not accumulated into
     unet_backward(&r->u, dlat, dctx, r->deps);
     snprintf(name, sizeof name, "%s.dlatents", c);
-    ref = golden(st, name, NULL);
+    ref = golden_tensor(st, name, NULL);
     snprintf(what, sizeof what, "%s dlatents", c);
     if (ref) compare(what, dlat, ref, n_lat, GRAD_RTOL);
     free(ref);
     snprintf(name, sizeof name, "%s.dcontext", c);
-    ref = golden(st, name, NULL);
+    ref = golden_tensor(st, name, NULL);
     snprintf(what, sizeof what, "%s dcontext", c);
     if (ref) compare(what, dctx, ref, n_ctx, GRAD_RTOL);
     free(ref);
@@ -302,7 +285,7 @@ static void check_against_golden(Run *r, const SafeTensors *st, const char *c) {
         const char *n = st->tensors[i].name;
         if (strncmp(n, c, strlen(c)) != 0 || strncmp(n + strlen(c), ".d.", 3) != 0) continue;
         int64_t numel = 0;
-        ref = golden(st, n, &numel);
+        ref = golden_tensor(st, n, &numel);
         const ParamEntry *e = param_find(&r->u.params, n + plen);
         CHECK(e && e->numel == numel);
         snprintf(what, sizeof what, "%s grad %s", c, n + plen);
@@ -314,7 +297,7 @@ static void check_against_golden(Run *r, const SafeTensors *st, const char *c) {
 
 static int open_golden(SafeTensors *st) {
     char path[700];
-    if (st_open(st, golden_path(path, sizeof path, "tiny-unet-golden.safetensors")) != SDL_OK) {
+    if (st_open(st, golden_path(path, sizeof path, "models/tiny-unet-golden.safetensors")) != SDL_OK) {
         CHECKF(0, "golden %s unreadable (run from the repo root or set SDLORA_GOLDEN_DIR)", path);
         return 0;
     }
@@ -324,7 +307,7 @@ static int open_golden(SafeTensors *st) {
 static int load_sd1(Run *r) {
     char dir[700];
     memset(r, 0, sizeof *r);
-    SdlStatus s = unet_load_diffusers(&r->u, golden_path(dir, sizeof dir, "tiny-unet"));
+    SdlStatus s = unet_load_diffusers(&r->u, golden_path(dir, sizeof dir, "models/tiny-unet"));
     if (s != SDL_OK) sdl_error_print(stderr);
     CHECKF(s == SDL_OK, "loading %s", dir);
     return s == SDL_OK;
@@ -417,7 +400,7 @@ static void test_dcontext_only_backward(void) {
     if (load_sd1(&r)) {
         run_inputs(&r, &st, "sd1");
         int64_t n_ctx = r.B * r.T * 24;
-        float *dctx = alloc_floats(n_ctx), *ref = golden(&st, "sd1.dcontext", NULL);
+        float *dctx = alloc_floats(n_ctx), *ref = golden_tensor(&st, "sd1.dcontext", NULL);
         unet_forward(&r.u, r.eps, r.latents, r.timesteps, r.context);
         unet_backward(&r.u, NULL, dctx, r.deps);
         if (ref) compare("sd1 dcontext (nothing else requested)", dctx, ref, n_ctx, GRAD_RTOL);

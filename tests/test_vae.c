@@ -28,23 +28,6 @@
 
 static char gdir[600];
 
-static const char *golden_path(char *buf, size_t cap, const char *name) {
-    const char *d = getenv("SDLORA_GOLDEN_DIR");
-    snprintf(buf, cap, "%s/models/%s", d ? d : "tests/golden", name);
-    return buf;
-}
-
-// A golden tensor as a fresh float array (NULL and a failed CHECK if missing).
-static float *golden(const SafeTensors *st, const char *name, int64_t *numel) {
-    const StTensor *t = st_find(st, name);
-    CHECKF(t != NULL, "golden tensor %s missing", name);
-    if (!t) return NULL;
-    float *x = alloc_floats(t->numel);
-    CHECK(st_tensor_to_f32(st, t, x) == SDL_OK);
-    if (numel) *numel = t->numel;
-    return x;
-}
-
 static long long meta_int(const SafeTensors *st, const char *key) {
     const char *s = st_metadata_get(st, key);
     CHECKF(s != NULL, "golden metadata %s missing", key);
@@ -123,7 +106,7 @@ static void test_config_errors(void) {
 static void test_sd_table(void) {
     char p[600];
     SafeTensors g;
-    if (st_open(&g, golden_path(p, sizeof p, "tiny-vae-golden.safetensors")) != SDL_OK) {
+    if (st_open(&g, golden_path(p, sizeof p, "models/tiny-vae-golden.safetensors")) != SDL_OK) {
         CHECKF(0, "golden %s missing (run from the repo root or set SDLORA_GOLDEN_DIR)", p);
         return;
     }
@@ -152,7 +135,7 @@ static void test_sd_table(void) {
 static int load_tiny(Vae *v) {
     char p[700];
     VaeConfig c, tiny = vae_config_tiny();
-    golden_path(gdir, sizeof gdir, "tiny-vae");
+    golden_path(gdir, sizeof gdir, "models/tiny-vae");
     snprintf(p, sizeof p, "%s/config.json", gdir);
     if (vae_config_load(&c, p) != SDL_OK) {
         CHECKF(0, "%s unreadable (run from the repo root or set SDLORA_GOLDEN_DIR)", p);
@@ -175,7 +158,7 @@ static int load_tiny(Vae *v) {
 static void test_tiny_vs_diffusers(void) {
     char p[600];
     SafeTensors g;
-    if (st_open(&g, golden_path(p, sizeof p, "tiny-vae-golden.safetensors")) != SDL_OK) {
+    if (st_open(&g, golden_path(p, sizeof p, "models/tiny-vae-golden.safetensors")) != SDL_OK) {
         CHECKF(0, "golden %s missing", p);
         return;
     }
@@ -185,9 +168,9 @@ static void test_tiny_vs_diffusers(void) {
         return;
     }
     int64_t n_img, n_lat;
-    float *image = golden(&g, "image", &n_img), *mean_ref = golden(&g, "mean", &n_lat);
-    float *logvar_ref = golden(&g, "logvar", NULL), *latents = golden(&g, "latents", NULL);
-    float *decoded_ref = golden(&g, "decoded", NULL);
+    float *image = golden_tensor(&g, "image", &n_img), *mean_ref = golden_tensor(&g, "mean", &n_lat);
+    float *logvar_ref = golden_tensor(&g, "logvar", NULL), *latents = golden_tensor(&g, "latents", NULL);
+    float *decoded_ref = golden_tensor(&g, "decoded", NULL);
     CHECK(n_img == 2 * 3 * 32 * 24 && n_lat == 2 * 4 * 16 * 12);
     float *mean = alloc_floats(n_lat), *logvar = alloc_floats(n_lat), *out = alloc_floats(n_img);
 
@@ -262,7 +245,7 @@ static void test_sd_config_vs_diffusers(void) {
     if (test_quick()) return; // 335 MB of weights and ~40 GFLOP: skipped under SDLORA_TEST_QUICK
     char p[600];
     SafeTensors g;
-    if (st_open(&g, golden_path(p, sizeof p, "tiny-vae-golden.safetensors")) != SDL_OK) {
+    if (st_open(&g, golden_path(p, sizeof p, "models/tiny-vae-golden.safetensors")) != SDL_OK) {
         CHECKF(0, "golden %s missing", p);
         return;
     }
@@ -271,9 +254,9 @@ static void test_sd_config_vs_diffusers(void) {
     CHECK(vae_init(&v, &c) == SDL_OK);
     fill_sd_random(&v);
     int64_t n_img, n_lat;
-    float *image = golden(&g, "sd_image", &n_img), *mean_ref = golden(&g, "sd_mean", &n_lat);
-    float *logvar_ref = golden(&g, "sd_logvar", NULL), *latents = golden(&g, "sd_latents", NULL);
-    float *decoded_ref = golden(&g, "sd_decoded", NULL);
+    float *image = golden_tensor(&g, "sd_image", &n_img), *mean_ref = golden_tensor(&g, "sd_mean", &n_lat);
+    float *logvar_ref = golden_tensor(&g, "sd_logvar", NULL), *latents = golden_tensor(&g, "sd_latents", NULL);
+    float *decoded_ref = golden_tensor(&g, "sd_decoded", NULL);
     CHECK(n_img == 3 * 64 * 48 && n_lat == 4 * 8 * 6);
     float *mean = alloc_floats(n_lat), *logvar = alloc_floats(n_lat), *out = alloc_floats(n_img);
     CHECK(vae_plan(&v, 1, 64, 48, VAE_ENCODE | VAE_DECODE) == SDL_OK);
@@ -314,14 +297,14 @@ static void test_logvar_clamp(void) {
 static void test_sampling(void) {
     char p[600];
     SafeTensors g;
-    if (st_open(&g, golden_path(p, sizeof p, "tiny-vae-golden.safetensors")) != SDL_OK) {
+    if (st_open(&g, golden_path(p, sizeof p, "models/tiny-vae-golden.safetensors")) != SDL_OK) {
         CHECKF(0, "golden %s missing", p);
         return;
     }
     int64_t n;
-    float *mean = golden(&g, "mean", &n), *logvar = golden(&g, "logvar", NULL);
-    float *eps_ref = golden(&g, "sample_eps", NULL), *sample_ref = golden(&g, "sample", NULL);
-    float *scaled_ref = golden(&g, "sample_scaled", NULL);
+    float *mean = golden_tensor(&g, "mean", &n), *logvar = golden_tensor(&g, "logvar", NULL);
+    float *eps_ref = golden_tensor(&g, "sample_eps", NULL), *sample_ref = golden_tensor(&g, "sample", NULL);
+    float *scaled_ref = golden_tensor(&g, "sample_scaled", NULL);
     uint64_t seed = (uint64_t)meta_int(&g, "sample_seed");
     const float scaling = (float)atof(st_metadata_get(&g, "scaling_factor"));
     CHECK(scaling == vae_config_tiny().scaling_factor);
