@@ -5,7 +5,6 @@
 // a new frame, and no opcode may pop below the innermost mark. Strings point into the pickle
 // (no copies); every object is owned by the machine and freed together at the end, so shared
 // references (memo, DUP) need no counting.
-#include "base/file.h"
 #include "io/ckpt.h"
 #include "io/zip.h"
 #include <errno.h>
@@ -753,16 +752,5 @@ SdlStatus ckpt_open_memory(SafeTensors *st, const void *bytes, size_t size, cons
 }
 
 SdlStatus ckpt_open(SafeTensors *st, const char *path) {
-    memset(st, 0, sizeof *st);
-    void *map;
-    size_t size;
-    SDL_TRY(file_map_readonly(path, "a checkpoint file", &map, &size));
-    SdlStatus status = ckpt_open_memory(st, map, size, path);
-    if (status != SDL_OK) {
-        munmap(map, size);
-        return status;
-    }
-    st->map = map; // st_close unmaps it
-    st->map_size = size;
-    return SDL_OK;
+    return st_open_mapped(st, path, "a checkpoint file", ckpt_open_memory);
 }

@@ -440,12 +440,12 @@ SdlStatus st_open_memory(SafeTensors *st, const void *bytes, size_t size, const 
     return status;
 }
 
-SdlStatus st_open(SafeTensors *st, const char *path) {
+SdlStatus st_open_mapped(SafeTensors *st, const char *path, const char *what, StParseFn parse) {
     memset(st, 0, sizeof *st);
     void *map;
     size_t size;
-    SDL_TRY(file_map_readonly(path, "a .safetensors file", &map, &size));
-    SdlStatus status = st_open_memory(st, map, size, path);
+    SDL_TRY(file_map_readonly(path, what, &map, &size));
+    SdlStatus status = parse(st, map, size, path);
     if (status != SDL_OK) {
         munmap(map, size);
         return status;
@@ -453,6 +453,10 @@ SdlStatus st_open(SafeTensors *st, const char *path) {
     st->map = map; // st_close unmaps it
     st->map_size = size;
     return SDL_OK;
+}
+
+SdlStatus st_open(SafeTensors *st, const char *path) {
+    return st_open_mapped(st, path, "a .safetensors file", st_open_memory);
 }
 
 void st_close(SafeTensors *st) {

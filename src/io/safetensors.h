@@ -81,6 +81,11 @@ SdlStatus st_open(SafeTensors *st, const char *path);
 // Same checks over a file already in memory; `name` is used in error messages. The buffer is
 // borrowed (tensor data points into it) and must outlive *st.
 SdlStatus st_open_memory(SafeTensors *st, const void *bytes, size_t size, const char *name);
+// Maps path read-only and hands it to `parse` (st_open_memory, or ckpt_open_memory for PyTorch
+// files); on success *st owns the mapping (st_close unmaps it). `what` words the hint of I/O
+// errors ("a .safetensors file").
+typedef SdlStatus (*StParseFn)(SafeTensors *st, const void *bytes, size_t size, const char *name);
+SdlStatus st_open_mapped(SafeTensors *st, const char *path, const char *what, StParseFn parse);
 void st_close(SafeTensors *st);
 const StTensor *st_find(const SafeTensors *st, const char *name);           // NULL if absent
 const char *st_metadata_get(const SafeTensors *st, const char *key);        // NULL if absent
