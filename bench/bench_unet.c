@@ -19,37 +19,7 @@
 #include "base/mem.h"
 #include "models/unet.h"
 #include "ops/gemm.h"
-
-// Deterministic weights: norm scales 1, biases 0, other weights uniform with variance 1/fan_in
-// (activations stay O(1); speed does not depend on the values, but denormals or NaN would).
-static void fill_weights(Unet *u) {
-    uint32_t s = 12345u;
-    for (int64_t e = 0; e < u->params.n; e++) {
-        const ParamEntry *p = &u->params.entries[e];
-        float *w = u->params.storage + p->offset;
-        size_t len = strlen(p->name);
-        int is_bias = len > 5 && strcmp(p->name + len - 5, ".bias") == 0;
-        int is_norm = p->ndim == 1 && strstr(p->name, "norm") != NULL;
-        if (is_bias) {
-            memset(w, 0, (size_t)p->numel * sizeof(float));
-        } else if (is_norm) {
-            for (int64_t i = 0; i < p->numel; i++) w[i] = 1.0f;
-        } else {
-            int64_t fan_in = p->numel / p->shape[0];
-            float a = sqrtf(3.0f / (float)fan_in);
-            for (int64_t i = 0; i < p->numel; i++) {
-                s = s * 1664525u + 1013904223u;
-                w[i] = a * ((float)(s >> 8) * (1.0f / 8388608.0f) - 1.0f);
-            }
-        }
-    }
-}
-
-static float *buf(int64_t n, float v) {
-    float *p = mem_alloc(MEM_OTHER, (size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) p[i] = v * (float)((i * 7919) % 2001 - 1000) / 1000.0f;
-    return p;
-}
+#include "bench_util.h"
 
 // Forward FLOPs of the planned UNet: gemm (convs, linears) and attention core separately.
 static void count_flops(const Unet *u, double *gemm_flops, double *attn_flops) {
@@ -103,7 +73,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "unet_init failed\n");
         return 1;
     }
-    fill_weights(&u);
+    bench_fill_params(&u.params);
     char b1[32], b2[32], b3[32];
     printf("bench_unet: SD1.5 UNet, %lld tensors, %s fp32 weights (init %.1f s), %d threads, %s\n",
            (long long)u.params.n, mem_format_bytes(b1, sizeof b1, u.params.total_floats * sizeof(float)),
@@ -118,8 +88,8 @@ int main(int argc, char **argv) {
             sdl_error_print(stderr);
             continue;
         }
-        float *lat = buf(4 * S * S, 1.0f), *ctx = buf(T * 768, 1.0f), *eps = buf(4 * S * S, 0.0f);
-        float *deps = buf(4 * S * S, 1e-3f), *dlat = buf(4 * S * S, 0.0f);
+        float *lat = bench_buf(4 * S * S, 1.0f), *ctx = bench_buf(T * 768, 1.0f), *eps = bench_buf(4 * S * S, 0.0f);
+        float *deps = bench_buf(4 * S * S, 1e-3f), *dlat = bench_buf(4 * S * S, 0.0f);
         float ts[1] = {500.0f};
         unet_forward(&u, eps, lat, ts, ctx); // touch the arenas
         unet_backward(&u, dlat, NULL, deps);

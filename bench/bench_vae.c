@@ -15,37 +15,7 @@
 #include "base/mem.h"
 #include "models/vae.h"
 #include "ops/gemm.h"
-
-// Deterministic weights: GroupNorm scale 1, biases 0, other weights uniform with variance
-// 1/fan_in (activations stay O(1); speed does not depend on the values).
-static void fill_weights(Vae *v) {
-    uint32_t s = 12345u;
-    for (int64_t e = 0; e < v->params.n; e++) {
-        const ParamEntry *p = &v->params.entries[e];
-        float *w = *p->dst;
-        size_t len = strlen(p->name);
-        int is_bias = len > 5 && strcmp(p->name + len - 5, ".bias") == 0;
-        int is_norm = strstr(p->name, "norm") != NULL;
-        if (is_bias) {
-            memset(w, 0, (size_t)p->numel * sizeof(float));
-        } else if (is_norm) {
-            for (int64_t i = 0; i < p->numel; i++) w[i] = 1.0f;
-        } else {
-            int64_t fan_in = p->numel / p->shape[0];
-            float a = sqrtf(3.0f / (float)fan_in);
-            for (int64_t i = 0; i < p->numel; i++) {
-                s = s * 1664525u + 1013904223u;
-                w[i] = a * ((float)(s >> 8) * (1.0f / 8388608.0f) - 1.0f);
-            }
-        }
-    }
-}
-
-static float *buf(int64_t n, float v) {
-    float *p = mem_alloc(MEM_OTHER, (size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) p[i] = v * (float)((i * 7919) % 2001 - 1000) / 1000.0f;
-    return p;
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     int sizes[16], ns = 0;
@@ -55,15 +25,15 @@ int main(int argc, char **argv) {
     Vae v;
     VaeConfig cfg = vae_config_sd();
     if (vae_init(&v, &cfg) != SDL_OK) sdl_die_last();
-    fill_weights(&v);
+    bench_fill_params(&v.params);
     char b1[32], b2[32];
     printf("VAE (SD config, random weights): %lld tensors, %s of weights, %d threads\n", (long long)v.params.n,
            mem_format_bytes(b1, sizeof b1, v.params.total_floats * sizeof(float)), sdl_get_threads());
     printf("%-9s %-7s %10s %8s %8s %14s\n", "size", "pass", "seconds", "GFLOP", "GFLOP/s", "planned arena");
     for (int k = 0; k < ns; k++) {
         int64_t S = sizes[k], h = S / 8;
-        float *img = buf(3 * S * S, 1.0f), *mean = buf(4 * h * h, 0), *logvar = buf(4 * h * h, 0);
-        float *out = buf(3 * S * S, 0);
+        float *img = bench_buf(3 * S * S, 1.0f), *mean = bench_buf(4 * h * h, 0), *logvar = bench_buf(4 * h * h, 0);
+        float *out = bench_buf(3 * S * S, 0);
 
         if (vae_plan(&v, 1, S, S, VAE_ENCODE) != SDL_OK) sdl_die_last();
         memset(v.arena.base, 0, v.arena.size); // first touch outside the timing
