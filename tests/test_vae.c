@@ -66,6 +66,27 @@ static SdlStatus parse_edit(VaeConfig *c, const char *from, const char *to) {
     return parse(c, buf);
 }
 
+// Encodes image and decodes latents at the current plan, comparing with the references at rtol
+// (of max|ref|); outputs land in mean, logvar, out.
+static void encode_decode_vs_golden(Vae *v, const char *label, const float *image, const float *latents,
+                                    const float *mean_ref, const float *logvar_ref, const float *decoded_ref,
+                                    float *mean, float *logvar, float *out, int64_t n_lat, int64_t n_img, double rtol) {
+    char what[64];
+    vae_encode(v, mean, logvar, image);
+    snprintf(what, sizeof what, "%sencode mean", label);
+    CHECK(check_close(what, mean, mean_ref, n_lat, 0, rtol));
+    snprintf(what, sizeof what, "%sencode logvar", label);
+    CHECK(check_close(what, logvar, logvar_ref, n_lat, 0, rtol));
+    vae_decode(v, out, latents);
+    snprintf(what, sizeof what, "%sdecode", label);
+    CHECK(check_close(what, out, decoded_ref, n_img, 0, rtol));
+    if (getenv("SDLORA_GOLDEN_VERBOSE"))
+        fprintf(stderr, "  %smax err / max|ref|: mean %.3g logvar %.3g decoded %.3g\n", label,
+                max_abs_diff(mean, mean_ref, n_lat) / max_abs(mean_ref, n_lat),
+                max_abs_diff(logvar, logvar_ref, n_lat) / max_abs(logvar_ref, n_lat),
+                max_abs_diff(out, decoded_ref, n_img) / max_abs(decoded_ref, n_img));
+}
+
 static void test_config_sd(void) {
     VaeConfig c, sd = vae_config_sd(), xl = vae_config_sdxl();
     CHECK(parse(&c, SD15_CONFIG) == SDL_OK);
@@ -179,16 +200,7 @@ static void test_tiny_vs_diffusers(void) {
     CHECK(strstr(sdl_last_error()->reason, "factor 2") != NULL);
     sdl_error_clear();
     CHECK(vae_plan(&v, 2, 32, 24, VAE_ENCODE | VAE_DECODE) == SDL_OK);
-    vae_encode(&v, mean, logvar, image);
-    CHECK(check_close("encode mean", mean, mean_ref, n_lat, 0, 1e-5));
-    CHECK(check_close("encode logvar", logvar, logvar_ref, n_lat, 0, 1e-5));
-    vae_decode(&v, out, latents);
-    CHECK(check_close("decode", out, decoded_ref, n_img, 0, 1e-5));
-    if (getenv("SDLORA_GOLDEN_VERBOSE"))
-        fprintf(stderr, "  max err / max|ref|: mean %.3g logvar %.3g decoded %.3g\n",
-                max_abs_diff(mean, mean_ref, n_lat) / max_abs(mean_ref, n_lat),
-                max_abs_diff(logvar, logvar_ref, n_lat) / max_abs(logvar_ref, n_lat),
-                max_abs_diff(out, decoded_ref, n_img) / max_abs(decoded_ref, n_img));
+    encode_decode_vs_golden(&v, "", image, latents, mean_ref, logvar_ref, decoded_ref, mean, logvar, out, n_lat, n_img, 1e-5);
 
     // A plan for one image gives the first image's results (batch indexing, no stale state).
     // Batch size changes BLAS blocking and reduction order, so float32 results differ at the
@@ -260,16 +272,7 @@ static void test_sd_config_vs_diffusers(void) {
     CHECK(n_img == 3 * 64 * 48 && n_lat == 4 * 8 * 6);
     float *mean = alloc_floats(n_lat), *logvar = alloc_floats(n_lat), *out = alloc_floats(n_img);
     CHECK(vae_plan(&v, 1, 64, 48, VAE_ENCODE | VAE_DECODE) == SDL_OK);
-    vae_encode(&v, mean, logvar, image);
-    CHECK(check_close("SD encode mean", mean, mean_ref, n_lat, 0, 3e-5));
-    CHECK(check_close("SD encode logvar", logvar, logvar_ref, n_lat, 0, 3e-5));
-    vae_decode(&v, out, latents);
-    CHECK(check_close("SD decode", out, decoded_ref, n_img, 0, 3e-5));
-    if (getenv("SDLORA_GOLDEN_VERBOSE"))
-        fprintf(stderr, "  SD config: max err / max|ref|: mean %.3g logvar %.3g decoded %.3g\n",
-                max_abs_diff(mean, mean_ref, n_lat) / max_abs(mean_ref, n_lat),
-                max_abs_diff(logvar, logvar_ref, n_lat) / max_abs(logvar_ref, n_lat),
-                max_abs_diff(out, decoded_ref, n_img) / max_abs(decoded_ref, n_img));
+    encode_decode_vs_golden(&v, "SD ", image, latents, mean_ref, logvar_ref, decoded_ref, mean, logvar, out, n_lat, n_img, 3e-5);
     free(image), free(mean_ref), free(logvar_ref), free(latents), free(decoded_ref);
     free(mean), free(logvar), free(out);
     vae_free(&v);
