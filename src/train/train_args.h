@@ -1,0 +1,146 @@
+// train_args.h — every `sdlora train` option, with kohya's train_network.py names and defaults,
+// read from the command line, a `--config_file` TOML (kohya: every table flattened into one
+// namespace; the command line wins over the file) or a kohya_ss GUI JSON config (its key names
+// mapped onto sd-scripts' arguments). An unknown option, a wrong type or an invalid value is an
+// error naming the option (and file and line for config files) with a hint.
+//
+// kohya options sdlora accepts but does nothing with on a CPU (xformers, sdpa, mem_eff_attn,
+// lowram, highvram, persistent_data_loader_workers, …) are recorded and reported once as
+// "ignored: <reason>"; options for features sdlora does not have (other network modules,
+// SDXL-only switches, …) are errors saying so. docs/training.md lists both.
+//
+// Strings are owned by TrainArgs (train_args_free). Lists are NULL-terminated string arrays.
+// "given" flags exist where kohya distinguishes None from a value.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "base/error.h"
+#include "data/dataset_config.h"
+
+typedef struct {
+    // ---- model ----
+    char *pretrained_model_name_or_path; // required: file (.safetensors/.ckpt) or diffusers folder
+    char *vae;                           // optional separate VAE
+    bool v2, v_parameterization;
+    int64_t clip_skip;                   // 0 = None
+    int64_t max_token_length;            // 0 = None (75), 150, 225
+
+    // ---- dataset (kohya's dataset arguments; see data/dataset_config.h) ----
+    DatasetArgs data;                    // strings point into TrainArgs-owned storage
+    char *caption_extension_storage;     // (owned strings behind data.*; not options themselves)
+    bool skip_bad_images;                // sdlora: train without the images validation rejects
+    bool weighted_captions;
+    int64_t max_data_loader_n_workers;   // accepted; sdlora uses one loader thread
+    bool cache_latents, cache_latents_to_disk;
+    int64_t vae_batch_size;              // 1
+    bool skip_cache_check;
+
+    // ---- output ----
+    char *output_dir;                    // required
+    char *output_name;                   // NULL: "last" / "epoch" / "at" as kohya
+    char *save_model_as;                 // "safetensors" (only format sdlora writes; ckpt/pt → error)
+    char *save_precision;                // NULL (= float), "float", "fp16", "bf16"
+    int64_t save_every_n_epochs, save_every_n_steps; // 0 = off
+    double save_n_epoch_ratio;           // 0 = off
+    int64_t save_last_n_epochs, save_last_n_epochs_state, save_last_n_steps, save_last_n_steps_state;
+    bool save_state, save_state_on_train_end;
+    char *resume;                        // state folder
+    int64_t initial_epoch, initial_step; // 0 = None
+    bool skip_until_initial_step;
+    bool no_metadata;
+    char *training_comment;
+    char *metadata_title, *metadata_author, *metadata_description, *metadata_license, *metadata_tags;
+
+    // ---- network ----
+    char *network_module;                // "networks.lora" (the only module; others → error)
+    int64_t network_dim;                 // 4 (kohya: None → 4)
+    double network_alpha;                // 1
+    bool network_alpha_is_int;           // for ss_network_alpha: argparse default int 1 prints "1"
+    double network_dropout;              // 0 = None
+    char **network_args;                 // "conv_dim=4", "conv_alpha=1", "rank_dropout=0.1", "module_dropout=0.1"
+    char *network_weights;
+    bool dim_from_weights;
+    bool network_train_unet_only, network_train_text_encoder_only;
+    double scale_weight_norms;           // 0 = None
+
+    // ---- optimizer and schedule ----
+    char *optimizer_type;                // "" = AdamW
+    char **optimizer_args;
+    double learning_rate;                // 2e-6 (kohya's default)
+    bool has_unet_lr, has_text_encoder_lr;
+    double unet_lr, text_encoder_lr;
+    char *lr_scheduler;                  // "constant"
+    char *lr_warmup_steps;               // "0": int, ratio < 1 or "N%" (see lr_schedule.h)
+    int64_t lr_scheduler_num_cycles;     // 1
+    double lr_scheduler_power;           // 1
+    char **lr_scheduler_args;            // accepted only empty (no custom scheduler types)
+    double max_grad_norm;                // 1.0; 0 = no clipping
+    int64_t gradient_accumulation_steps; // 1
+    int64_t max_train_steps;             // 1600
+    int64_t max_train_epochs;            // 0 = None (overrides max_train_steps)
+    int64_t seed;                        // has_seed false: kohya draws a random seed
+    bool has_seed;
+
+    // ---- step math (train/objective.h) ----
+    double noise_offset;                 // 0 = None
+    bool noise_offset_random_strength;
+    double adaptive_noise_scale;         // 0 = None
+    int64_t multires_noise_iterations;   // 0 = None
+    double multires_noise_discount;      // 0.3
+    double ip_noise_gamma;               // 0 = None
+    bool ip_noise_gamma_random_strength;
+    int64_t min_timestep, max_timestep;  // 0, 1000
+    double min_snr_gamma;                // 0 = None
+    bool scale_v_pred_loss_like_noise_pred;
+    double v_pred_like_loss;             // 0 = None
+    bool debiased_estimation_loss;
+    bool zero_terminal_snr;
+    char *loss_type;                     // "l2" | "l1" | "huber" | "smooth_l1"
+    char *huber_schedule;                // "snr" | "exponential" | "constant"
+    double huber_c, huber_scale;         // 0.1, 1.0
+    bool masked_loss;                    // error: alpha masks not supported yet
+
+    // ---- precision and memory (CPU: compute in fp32) ----
+    char *mixed_precision;               // "no" | "fp16" | "bf16": accepted; base weights stay fp32 (see docs)
+    bool full_fp16, full_bf16, no_half_vae, fp8_base;
+    bool gradient_checkpointing;
+    bool lowram, lowvram, highvram, xformers, sdpa, mem_eff_attn;
+
+    // ---- logging ----
+    char *logging_dir;                   // TensorBoard events under <logging_dir>/<log_prefix><time>/network_train/
+    char *log_prefix;
+    char *log_with;                      // "tensorboard" (wandb → error)
+    char *log_tracker_name;              // "network_train"
+
+    // ---- sampling during training ----
+    char *sample_prompts;
+    char *sample_sampler;                // "ddim"
+    int64_t sample_every_n_epochs, sample_every_n_steps; // 0 = off
+    bool sample_at_first;
+
+    // ---- sdlora ----
+    int64_t threads;                     // 0 = all cores
+    bool profile;                        // print time per layer type
+    char *config_file;                   // the file the values came from, if any
+
+    char **ignored;                      // "option: reason" for accepted-but-inert options
+} TrainArgs;
+
+void train_args_default(TrainArgs *a);
+void train_args_free(TrainArgs *a);
+
+// Parses `sdlora train` arguments (argv[0] = "train"). --config_file F is read first (TOML, or
+// JSON when F ends in .json: a kohya_ss GUI config), then the command line overrides it.
+// Returns SDL_OK, or SDL_ERR_ARG after printing nothing (the error is in sdl_last_error()).
+// *help_shown = true when --help was given (help printed; the caller exits 0).
+SdlStatus train_args_parse(TrainArgs *a, int argc, char **argv, bool *help_shown);
+// The same for config text (tests): TOML or kohya_ss JSON, `path` names it in errors.
+SdlStatus train_args_apply_toml(TrainArgs *a, const char *text, const char *path);
+SdlStatus train_args_apply_gui_json(TrainArgs *a, const char *text, const char *path);
+// Cross-option checks kohya makes (verify_training_args and friends) once everything is read:
+// e.g. cache_latents with color_aug/random_crop, scale_v_pred_loss_like_noise_pred without
+// v_parameterization, adaptive_noise_scale without noise_offset, both *_only flags.
+SdlStatus train_args_validate(const TrainArgs *a);
+void train_args_print_help(FILE *f);
