@@ -8,3 +8,5 @@ int cmd_selfcheck(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_init_model(int argc, char **argv);
+int cmd_init_dataset(int argc, char **argv);
+int cmd_train(int argc, char **argv);

@@ -14,9 +14,11 @@ typedef struct {
 
 static const Command commands[] = {
     {"dataset", cmd_dataset, "check a dataset: decode every image, list bad ones, show captions, buckets and steps per epoch"},
+    {"init-dataset", cmd_init_dataset, "write a small generated dataset (coloured shapes with captions) for a first run and tests"},
     {"init-model", cmd_init_model, "write a model with random weights (tiny: end-to-end tests; sd15: benchmarks) as a diffusers folder or single file"},
     {"probe", cmd_probe, "run one component on given inputs and write its outputs (for checking against other implementations)"},
     {"selfcheck", cmd_selfcheck, "check the numeric engine on this machine (ops vs references, file I/O, BLAS speed)"},
+    {"train", cmd_train, "train a LoRA (kohya train_network.py options; --config_file TOML or kohya_ss JSON)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -93,6 +93,12 @@ static void set_adapter(LoraNetwork *net, LoraModule *m) {
 SdlStatus lora_network_create(LoraNetwork *net, const LoraNetworkConfig *cfg, Unet *u, ClipText *te,
                               const SafeTensors *dims_from) {
     memset(net, 0, sizeof *net);
+    const struct { const char *name; float p; } drops[] = {
+        {"network_dropout", cfg->dropout}, {"rank_dropout", cfg->rank_dropout}, {"module_dropout", cfg->module_dropout}};
+    for (int i = 0; i < 3; i++)
+        if (!(drops[i].p >= 0 && drops[i].p < 1)) // NaN fails too; p = 1 would scale by 1/0
+            return sdl_fail(SDL_ERR_ARG, NULL, "use a probability such as 0.1 (0 turns it off)",
+                            "%s = %g is not in [0, 1)", drops[i].name, (double)drops[i].p);
     net->cfg = *cfg;
     Builder b = {net, dims_from, SDL_OK};
     if (te && cfg->train_te) clip_text_visit_modules(te, te_visit, &b);
@@ -216,14 +222,25 @@ void lora_network_plan_te(LoraNetwork *net, int64_t B, int64_t T) {
     }
 }
 
-void lora_network_step_begin(LoraNetwork *net, Rng *rng) {
-    if (!net->attached || net->cfg.module_dropout <= 0) return;
-    for (int64_t i = 0; i < net->n; i++) {
-        LoraModule *m = &net->mods[i];
-        if (rng_rand_float(rng) < net->cfg.module_dropout) {
-            m->dropped = 1;
-            *slot_of(m) = NULL; // the base module alone this step (kohya returns org_forward(x))
+void lora_network_step_begin(LoraNetwork *net, Rng *rng, int64_t unet_batch, int64_t te_batch) {
+    if (!net->attached) return;
+    const LoraNetworkConfig *c = &net->cfg;
+    if (c->module_dropout > 0)
+        for (int64_t i = 0; i < net->n; i++) {
+            LoraModule *m = &net->mods[i];
+            if (rng_rand_float(rng) < c->module_dropout) {
+                m->dropped = 1;
+                *slot_of(m) = NULL; // the base module alone this step (kohya returns org_forward(x))
+            }
         }
+    if (c->dropout <= 0 && c->rank_dropout <= 0) return;
+    uint64_t step_seed = rng_u64(rng);
+    for (int64_t i = 0; i < net->n; i++) {
+        LoraAdapter *a = &net->mods[i].ad;
+        a->dropout = c->dropout;
+        a->rank_dropout = c->rank_dropout;
+        a->seed = lora_mix64(step_seed + (uint64_t)i * 0x9E3779B97F4A7C15ull); // independent masks per module
+        a->batch = net->mods[i].is_te ? te_batch : unet_batch;
     }
 }
 
@@ -232,6 +249,8 @@ void lora_network_step_end(LoraNetwork *net) {
         LoraModule *m = &net->mods[i];
         if (m->dropped) *slot_of(m) = &m->ad;
         m->dropped = 0;
+        m->ad.dropout = m->ad.rank_dropout = 0; // inference (e.g. samples between steps) never drops
+        m->ad.seed = 0, m->ad.batch = 0;
     }
 }
 

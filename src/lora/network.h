@@ -43,7 +43,7 @@ typedef struct {
     float conv_alpha;       // network_args conv_alpha (kohya default 1 when conv_dim is given)
     float multiplier;       // 1.0 in training
     int train_unet, train_te; // --network_train_unet_only → train_te 0; …_text_encoder_only → train_unet 0
-    float dropout, rank_dropout, module_dropout; // --network_dropout, network_args (training only)
+    float dropout, rank_dropout, module_dropout; // --network_dropout, network_args; training only, each in [0, 1)
 } LoraNetworkConfig;
 
 LoraNetworkConfig lora_network_config_default(void); // dim 4, alpha 1, no conv, multiplier 1, both
@@ -75,6 +75,7 @@ typedef struct {
 } LoraNetwork;
 
 // Builds the modules over u and/or te (either may be NULL; cfg.train_unet/train_te select too).
+// A dropout probability outside [0, 1) is SDL_ERR_ARG.
 // dims_from != NULL is kohya's --dim_from_weights (create_network_from_weights): the conv
 // classes are targeted too, a module exists iff the file has its lora_down.weight, rank =
 // lora_down's first dim, alpha = .alpha (missing → rank). The weights start zero.
@@ -96,11 +97,21 @@ void lora_network_detach(LoraNetwork *net);
 // attach, with clip_text_plan's B and T).
 void lora_network_plan_te(LoraNetwork *net, int64_t B, int64_t T);
 
-// module_dropout: before each training forward, each attached module is skipped (its module's
-// lora set NULL) with probability cfg.module_dropout, one rng_rand_float per module in order
-// (kohya: torch.rand(1) < p per module forward). The same state must hold through backward.
-// Does nothing when module_dropout is 0. lora_network_step_end re-attaches.
-void lora_network_step_begin(LoraNetwork *net, Rng *rng);
+// Training-time dropouts for one step (forward + backward, recomputes included); call before
+// the forward and lora_network_step_end after the backward. Outside a step nothing drops.
+// - module_dropout: each attached module is skipped (its module's lora set NULL) with
+//   probability cfg.module_dropout, one rng_rand_float per module in order (kohya: torch.rand(1)
+//   < p per module forward).
+// - dropout / rank_dropout (nn/lora.h): one rng_u64 draw seeds the step; each adapter's mask
+//   seed is a hash of it and the module index. kohya draws its masks from the CUDA generator, so
+//   the masks cannot be bit-identical to kohya's; their distribution is.
+// The Rng is not touched for a dropout whose probability is 0. unet_batch: images the UNet runs
+// this step (its planned B); te_batch: sequences the text encoder runs (clip_text_plan's B =
+// images × prompt chunks, as kohya's rank masks are per CLIP sequence). Either may be 0 when
+// that model has no adapters or does not run; rank_dropout needs the right one (the Linear
+// asserts that its rows divide into the batch).
+void lora_network_step_begin(LoraNetwork *net, Rng *rng, int64_t unet_batch, int64_t te_batch);
+// Re-attaches the skipped modules and turns the masks off.
 void lora_network_step_end(LoraNetwork *net);
 
 LoraModule *lora_network_find(LoraNetwork *net, const char *name);

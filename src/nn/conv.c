@@ -1,5 +1,5 @@
 // conv.c — Conv2d module forward/backward with the LoRA hook. The adapter's up projection is a
-// 1x1 conv, i.e. one GEMM per image over the (r, OH·OW) activation.
+// 1x1 conv, i.e. one GEMM per image over the (r, OH·OW) activation. Dropout masks: lora.h.
 #include "nn/conv.h"
 #include "ops/gemm.h"
 #include "ops/tensor.h"
@@ -41,6 +41,7 @@ void conv_module_forward(const Conv2d *m, float *out, const float *inp, int64_t 
     Conv2dDims dd = lora_down_dims(m, N, H, W);
     conv2d_forward(a->h, inp, a->down, NULL, &dd, work);             // h (N, r, OH, OW)
     int64_t ohw = conv2d_out_h(&d) * conv2d_out_w(&d), r = a->rank;
+    if (lora_dropout_active(a)) lora_dropout_apply(a, a->h, N, 1, ohw); // rank masks broadcast over pixels
     for (int64_t n = 0; n < N; n++)                                  // out[n] += s · up (out, r) @ h[n] (r, OHW)
         gemm(false, false, m->out, ohw, r, a->scale, a->up, r, a->h + n * r * ohw, ohw, 1.0f, out + n * m->out * ohw, ohw);
 }
@@ -53,7 +54,7 @@ void conv_module_backward(const Conv2d *m, float *dinp, const float *dout, const
     if (!a || (!dinp && !a->ddown && !a->dup)) return;
     int64_t ohw = conv2d_out_h(&d) * conv2d_out_w(&d), r = a->rank;
     if (a->dup)
-        for (int64_t n = 0; n < N; n++) // dup (out, r) += s · dout[n] (out, OHW) @ h[n]ᵀ
+        for (int64_t n = 0; n < N; n++) // dup (out, r) += s · dout[n] (out, OHW) @ h[n]ᵀ (h saved after the masks)
             gemm(false, true, m->out, r, ohw, a->scale, dout + n * m->out * ohw, ohw, a->h + n * r * ohw, ohw, 1.0f, a->dup, r);
     if (!dinp && !a->ddown) return;
     float *dh = work;                                  // (N, r, OHW)
@@ -61,6 +62,7 @@ void conv_module_backward(const Conv2d *m, float *dinp, const float *dout, const
     float *down_work = dinp_lora + N * m->in * H * W;
     for (int64_t n = 0; n < N; n++) // dh[n] = s · upᵀ (r, out) @ dout[n] (out, OHW)
         gemm(true, false, r, ohw, m->out, a->scale, a->up, r, dout + n * m->out * ohw, ohw, 0.0f, dh + n * r * ohw, ohw);
+    if (lora_dropout_active(a)) lora_dropout_apply(a, dh, N, 1, ohw); // the forward's masks
     Conv2dDims dd = lora_down_dims(m, N, H, W);
     conv2d_backward(dinp ? dinp_lora : NULL, a->ddown, NULL, dh, inp, a->down, &dd, down_work);
     if (dinp) add_into(dinp, dinp_lora, N * m->in * H * W);

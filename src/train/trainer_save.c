@@ -1,0 +1,93 @@
+// trainer_save.c — the files a run writes, named as kohya names them: LoRA files at epoch
+// ends, every N steps and at the end; state folders beside them; and kohya's retention of the
+// last N of each (save_last_n_epochs / _steps, and their _state variants).
+#include "train/trainer_internal.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void trainer_file_name(const Trainer *t, char kind, int64_t n, bool state, char *buf, size_t cap) {
+    const char *name = t->output_name[0] ? t->output_name : kind == 'e' ? "epoch" : kind == 's' ? "at" : "last";
+    char stem[512];
+    if (kind == 'e') snprintf(stem, sizeof stem, "%s-%06lld", name, (long long)n);
+    else if (kind == 's') snprintf(stem, sizeof stem, "%s-step%08lld", name, (long long)n);
+    else snprintf(stem, sizeof stem, "%s", name);
+    snprintf(buf, cap, "%s/%s%s", t->a->output_dir, stem, state ? "-state" : ".safetensors");
+}
+
+SdlStatus trainer_save_lora(Trainer *t, char kind, int64_t n, int64_t epoch_for_meta) {
+    char path[4096], steps[32], epoch[32], finished[64];
+    trainer_file_name(t, kind, n, false, path, sizeof path);
+    snprintf(steps, sizeof steps, "%lld", (long long)t->prog.global_step);
+    snprintf(epoch, sizeof epoch, "%lld", (long long)epoch_for_meta);
+    snprintf(finished, sizeof finished, "%.7f", wall_time_now());
+    // the run's metadata plus the per-save keys (kohya: ss_training_finished_at, ss_steps, ss_epoch)
+    int64_t n_meta = t->n_meta + 3;
+    const char **k = malloc((size_t)n_meta * sizeof *k), **v = malloc((size_t)n_meta * sizeof *v);
+    if (!k || !v) {
+        free(k), free(v);
+        return sdl_fail(SDL_ERR_OOM, path, NULL, "out of memory");
+    }
+    for (int64_t i = 0; i < t->n_meta; i++) k[i] = t->meta_keys[i], v[i] = t->meta_values[i];
+    k[t->n_meta] = "ss_training_finished_at", v[t->n_meta] = finished;
+    k[t->n_meta + 1] = "ss_steps", v[t->n_meta + 1] = steps;
+    k[t->n_meta + 2] = "ss_epoch", v[t->n_meta + 2] = epoch;
+    SdlStatus s = lora_save(&t->net, path, t->save_dtype, t->a->no_metadata ? NULL : k, t->a->no_metadata ? NULL : v,
+                            t->a->no_metadata ? 0 : n_meta, NULL);
+    free(k), free(v);
+    if (s == SDL_OK) log_info("saved %s", path);
+    return s;
+}
+
+SdlStatus trainer_save_state(Trainer *t, char kind, int64_t n) {
+    char dir[4096];
+    trainer_file_name(t, kind, n, true, dir, sizeof dir);
+    SdlStatus s = train_state_save(dir, &t->net, t->opt, &t->prog);
+    if (s == SDL_OK) log_info("saved state %s", dir);
+    return s;
+}
+
+static void remove_path(const char *path, bool is_dir) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return;
+    if (is_dir) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            char p[4200];
+            while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                    snprintf(p, sizeof p, "%s/%s", path, e->d_name), unlink(p);
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+    log_info("removed %s (outside the save_last_n window)", path);
+}
+
+void trainer_remove_old(Trainer *t, char kind, int64_t n_now) {
+    const TrainArgs *a = t->a;
+    char path[4096];
+    for (int state = 0; state < 2; state++) {
+        int64_t keep = kind == 'e' ? (state && a->save_last_n_epochs_state ? a->save_last_n_epochs_state : a->save_last_n_epochs)
+                                   : (state && a->save_last_n_steps_state ? a->save_last_n_steps_state : a->save_last_n_steps);
+        if (keep <= 0 || (state && !a->save_state)) continue;
+        int64_t old;
+        if (kind == 'e') {
+            old = n_now - a->save_every_n_epochs * keep; // kohya get_remove_epoch_no
+        } else {
+            old = n_now - keep - 1;                      // kohya get_remove_step_no
+            old -= old % a->save_every_n_steps;
+        }
+        if (old <= 0) continue; // kohya removes nothing below 0; file 0 never exists
+        trainer_file_name(t, kind, old, state, path, sizeof path);
+        remove_path(path, state);
+    }
+}
