@@ -30,8 +30,9 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) $(OMP) -g -Wall -Wextra -Wno-un
 LDLIBS  += $(PKG_LIBS) -lm $(OMP) $(SAN)
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
-LIB_SRC   := $(filter-out src/cli/%,$(LIB_SRC))
-CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+# cli/options.c is the option parser train/train_args.c shares with the commands: it is library code
+LIB_SRC   := $(filter-out src/cli/%,$(LIB_SRC)) src/cli/options.c
+CLI_SRC   := $(filter-out src/cli/options.c,$(sort $(wildcard src/cli/*.c)))
 TEST_SUPPORT_SRC := tests/harness.c tests/gradcheck.c
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))

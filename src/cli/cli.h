@@ -1,7 +1,7 @@
 // cli.h — the subcommands of the `sdlora` program (one file each under src/cli/).
 #pragma once
 
-#define SDLORA_VERSION "0.1.0"
+#include "base/version.h"
 
 // Each returns the process exit status. argv[0] is the subcommand name.
 int cmd_selfcheck(int argc, char **argv);
@@ -10,3 +10,5 @@ int cmd_dataset(int argc, char **argv);
 int cmd_init_model(int argc, char **argv);
 int cmd_init_dataset(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_grid(int argc, char **argv);

@@ -7,24 +7,11 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "base/log.h"
-#include "data/buckets.h"
-#include "data/dataset_config.h"
-#include "data/scan.h"
-#include "data/validate.h"
+#include "data/dataset.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    DatasetConfig *cfg;
-    DatasetScan scan;
-    BucketSpec spec;
-    BucketSet set;
-    BucketImage *bimg;     // per scan image (bad ones have num_repeats 0)
-    int64_t (*sizes)[2];
-    size_t first_bad;      // index into the global bad list
-} DsState;
 
 static const char *caption_source_name(CaptionSource s) {
     switch (s) {
@@ -42,10 +29,11 @@ static cJSON *pair(int64_t a, int64_t b) {
     return arr;
 }
 
-static void print_text(DsState *st, size_t nd, const BadImageList *bad, bool skip_bad, int64_t total_batches) {
-    for (size_t d = 0; d < nd; d++) {
-        DsState *s = &st[d];
-        DatasetConfig *c = s->cfg;
+static void print_text(const TrainData *td, bool skip_bad) {
+    const BadImageList *bad = &td->bad;
+    for (size_t d = 0; d < td->n_parts; d++) {
+        const TrainDataPart *s = &td->parts[d];
+        const DatasetConfig *c = s->cfg;
         printf("[dataset %zu] %s, batch_size %lld, resolution %lldx%lld, buckets %s%s\n", d, c->is_dreambooth ? "DreamBooth" : "fine-tuning",
                (long long)c->batch_size, (long long)c->resolution[0], (long long)c->resolution[1],
                c->enable_bucket ? "on" : "off", c->enable_bucket && c->bucket_no_upscale ? " (no upscale)" : "");
@@ -54,11 +42,12 @@ static void print_text(DsState *st, size_t nd, const BadImageList *bad, bool ski
                    (long long)c->bucket_reso_steps);
         printf("  %-3s %-40s %7s %7s %9s %9s %4s\n", "#", "image_dir", "images", "repeats", "captions", "fallback", "reg");
         for (size_t i = 0; i < c->n_subsets; i++) {
-            SubsetConfig *sc = &c->subsets[i];
-            ScanSubsetStats *ss = &s->scan.subsets[i];
+            const SubsetConfig *sc = &c->subsets[i];
+            const ScanSubsetStats *ss = &s->scan.subsets[i];
             printf("  %-3zu %-40s %7zu %7lld %9zu %9zu %4s%s%s\n", i, sc->image_dir ? sc->image_dir : sc->metadata_file,
                    ss->img_count, (long long)sc->num_repeats, ss->captions_found, ss->captions_fallback,
                    sc->is_reg ? "yes" : "no", ss->ignored ? "  ignored: " : "", ss->ignored ? ss->ignored_reason : "");
+            if (ss->n_excluded) printf("      %zu of them left out as bad\n", ss->n_excluded);
         }
         printf("  num train images * repeats: %lld\n  num reg images: %lld%s\n", (long long)s->scan.num_train_images,
                (long long)s->scan.num_reg_images, s->scan.n_unused_reg ? " (some unused: balanced to the train images)" : "");
@@ -70,7 +59,7 @@ static void print_text(DsState *st, size_t nd, const BadImageList *bad, bool ski
         printf("  mean ar error (without repeats): %.17g\n", s->set.mean_ar_error);
         printf("  batches per epoch: %zu\n", s->set.n_batches);
     }
-    printf("total batches per epoch (steps per epoch at gradient accumulation 1): %lld\n", (long long)total_batches);
+    printf("total batches per epoch (steps per epoch at gradient accumulation 1): %lld\n", (long long)td->total_batches);
     if (bad->n) {
         printf("%zu bad image(s)%s:\n", bad->n, skip_bad ? " (skipped: --skip_bad_images)" : "");
         for (size_t i = 0; i < bad->n; i++) printf("  %s: %s\n", bad->items[i].path, bad->items[i].reason);
@@ -79,11 +68,12 @@ static void print_text(DsState *st, size_t nd, const BadImageList *bad, bool ski
     }
 }
 
-static int print_json(DsState *st, size_t nd, const BadImageList *bad, bool skip_bad, int64_t total_batches) {
+static int print_json(const TrainData *td, bool skip_bad) {
+    const BadImageList *bad = &td->bad;
     cJSON *root = cJSON_CreateObject(), *dsa = cJSON_AddArrayToObject(root, "datasets");
-    for (size_t d = 0; d < nd; d++) {
-        DsState *s = &st[d];
-        DatasetConfig *c = s->cfg;
+    for (size_t d = 0; d < td->n_parts; d++) {
+        const TrainDataPart *s = &td->parts[d];
+        const DatasetConfig *c = s->cfg;
         cJSON *jd = cJSON_CreateObject();
         cJSON_AddItemToArray(dsa, jd);
         cJSON_AddBoolToObject(jd, "is_dreambooth", c->is_dreambooth);
@@ -100,8 +90,8 @@ static int print_json(DsState *st, size_t nd, const BadImageList *bad, bool skip
         cJSON_AddNumberToObject(jd, "mean_img_ar_error", s->set.mean_ar_error);
         cJSON *subs = cJSON_AddArrayToObject(jd, "subsets");
         for (size_t i = 0; i < c->n_subsets; i++) {
-            SubsetConfig *sc = &c->subsets[i];
-            ScanSubsetStats *ss = &s->scan.subsets[i];
+            const SubsetConfig *sc = &c->subsets[i];
+            const ScanSubsetStats *ss = &s->scan.subsets[i];
             cJSON *js = cJSON_CreateObject();
             cJSON_AddItemToArray(subs, js);
             if (sc->image_dir) cJSON_AddStringToObject(js, "image_dir", sc->image_dir);
@@ -113,6 +103,7 @@ static int print_json(DsState *st, size_t nd, const BadImageList *bad, bool skip
             cJSON_AddStringToObject(js, "caption_extension", sc->caption_extension ? sc->caption_extension : "");
             cJSON_AddNumberToObject(js, "captions_found", (double)ss->captions_found);
             cJSON_AddNumberToObject(js, "captions_fallback", (double)ss->captions_fallback);
+            cJSON_AddNumberToObject(js, "bad_images_left_out", (double)ss->n_excluded);
             if (ss->ignored) cJSON_AddStringToObject(js, "ignored", ss->ignored_reason);
         }
         cJSON *bk = cJSON_AddArrayToObject(jd, "buckets");
@@ -126,7 +117,7 @@ static int print_json(DsState *st, size_t nd, const BadImageList *bad, bool skip
         }
         cJSON *imgs = cJSON_AddArrayToObject(jd, "images");
         for (size_t i = 0; i < s->scan.n_images; i++) {
-            ScanImage *im = &s->scan.images[i];
+            const ScanImage *im = &s->scan.images[i];
             cJSON *ji = cJSON_CreateObject();
             cJSON_AddItemToArray(imgs, ji);
             cJSON_AddStringToObject(ji, "path", im->path);
@@ -136,8 +127,7 @@ static int print_json(DsState *st, size_t nd, const BadImageList *bad, bool skip
             cJSON_AddBoolToObject(ji, "is_reg", im->is_reg);
             cJSON_AddNumberToObject(ji, "num_repeats", (double)im->num_repeats);
             cJSON_AddNumberToObject(ji, "loss_weight", im->loss_weight);
-            if (s->sizes[i][0] == 0) { cJSON_AddBoolToObject(ji, "bad", true); continue; }
-            BucketImage *b = &s->bimg[i];
+            const BucketImage *b = &s->bimg[i];
             cJSON_AddItemToObject(ji, "size", pair(b->width, b->height));
             cJSON_AddItemToObject(ji, "bucket", pair(b->bucket.w, b->bucket.h));
             cJSON_AddItemToObject(ji, "resized", pair(b->resized.w, b->resized.h));
@@ -153,7 +143,7 @@ static int print_json(DsState *st, size_t nd, const BadImageList *bad, bool skip
             for (int k = 0; k < 4; k++) cJSON_AddItemToArray(jl, cJSON_CreateNumber(ltrb[k]));
         }
     }
-    cJSON_AddNumberToObject(root, "total_batches_per_epoch", (double)total_batches);
+    cJSON_AddNumberToObject(root, "total_batches_per_epoch", (double)td->total_batches);
     cJSON_AddBoolToObject(root, "skip_bad_images", skip_bad);
     cJSON *jb = cJSON_AddArrayToObject(root, "bad_images");
     for (size_t i = 0; i < bad->n; i++) {
@@ -215,79 +205,18 @@ static int dataset_check(int argc, char **argv) {
     a.sub.caption_extension = (char *)cap_ext;
     if (resolution && dataset_args_set_resolution(&a, resolution) != SDL_OK) sdl_die_last();
 
-    DatasetSetup setup;
-    if (dataset_setup_build(&setup, &a) != SDL_OK) sdl_die_last();
-    DsState *st = calloc(setup.n_datasets, sizeof *st);
-    if (!st) sdl_die(NULL, NULL, "out of memory");
-    // every image of every dataset is validated in one pass (one thread pool, one list)
-    size_t n_all = 0;
-    for (size_t d = 0; d < setup.n_datasets; d++) {
-        st[d].cfg = &setup.datasets[d];
-        if (dataset_scan(&st[d].scan, st[d].cfg, a.prior_loss_weight) != SDL_OK) sdl_die_last();
-        n_all += st[d].scan.n_images;
-    }
-    const char **paths = malloc((n_all ? n_all : 1) * sizeof *paths);
-    int64_t(*sizes)[2] = calloc(n_all ? n_all : 1, sizeof *sizes);
-    if (!paths || !sizes) sdl_die(NULL, NULL, "out of memory");
-    size_t k = 0;
-    int64_t min_side = 64;
-    for (size_t d = 0; d < setup.n_datasets; d++) {
-        if (st[d].cfg->enable_bucket && st[d].cfg->bucket_no_upscale && st[d].cfg->bucket_reso_steps > min_side)
-            min_side = st[d].cfg->bucket_reso_steps;
-        for (size_t i = 0; i < st[d].scan.n_images; i++) paths[k++] = st[d].scan.images[i].path;
-    }
-    if (!json) fprintf(stderr, "decoding %zu image(s) on %d thread(s)...\n", n_all, threads);
-    BadImageList bad;
-    if (dataset_validate_images(paths, n_all, min_side, threads, sizes, &bad) != SDL_OK) sdl_die_last();
-
-    int64_t total_batches = 0;
-    k = 0;
-    for (size_t d = 0; d < setup.n_datasets; d++) {
-        DsState *s = &st[d];
-        DatasetConfig *c = s->cfg;
-        s->sizes = sizes + k;
-        s->bimg = calloc(s->scan.n_images ? s->scan.n_images : 1, sizeof *s->bimg);
-        if (!s->bimg) sdl_die(NULL, NULL, "out of memory");
-        // fine-tuning datasets may lack a resolution in kohya only when latents are precomputed; we need one
-        if (!c->has_resolution) sdl_die(NULL, "give --resolution 512", "no resolution for dataset %zu", d);
-        if (bucket_spec_init(&s->spec, c->enable_bucket, c->bucket_no_upscale, c->resolution[0], c->resolution[1],
-                             c->min_bucket_reso, c->max_bucket_reso, c->bucket_reso_steps) != SDL_OK)
-            sdl_die_last();
-        // bad images are left out of the buckets (what --skip_bad_images trains on): they get no repeats
-        BucketImage *good = calloc(s->scan.n_images ? s->scan.n_images : 1, sizeof *good);
-        size_t *map = calloc(s->scan.n_images ? s->scan.n_images : 1, sizeof *map);
-        if (!good || !map) sdl_die(NULL, NULL, "out of memory");
-        size_t ng = 0;
-        for (size_t i = 0; i < s->scan.n_images; i++) {
-            if (s->sizes[i][0] == 0) continue;
-            good[ng] = (BucketImage){.width = s->sizes[i][0], .height = s->sizes[i][1], .num_repeats = s->scan.images[i].num_repeats};
-            map[ng++] = i;
-        }
-        if (bucket_assign(&s->set, &s->spec, good, ng, c->batch_size) != SDL_OK) sdl_die_last();
-        for (size_t g = 0; g < ng; g++) s->bimg[map[g]] = good[g];
-        free(good);
-        free(map);
-        total_batches += (int64_t)s->set.n_batches;
-        k += s->scan.n_images;
-    }
-    int rc = json ? print_json(st, setup.n_datasets, &bad, skip_bad, total_batches)
-                  : (print_text(st, setup.n_datasets, &bad, skip_bad, total_batches), 0);
-    if (bad.n && !skip_bad) {
+    if (!json) fprintf(stderr, "decoding every image on %d thread(s)...\n", threads);
+    // quiet: this command prints its own report (bad images on stdout, not as warnings)
+    TrainData td;
+    SdlStatus st = train_data_build(&td, &a, threads, skip_bad, true);
+    if (st != SDL_OK && !(st == SDL_ERR_FORMAT && td.bad.n)) sdl_die_last();
+    int rc = json ? print_json(&td, skip_bad) : (print_text(&td, skip_bad), 0);
+    if (td.bad.n && !skip_bad) {
         fprintf(stderr, "error: %zu image(s) cannot be used for training (listed above)\n"
-                        "  hint: fix or remove them, or pass --skip_bad_images to leave them out\n", bad.n);
+                        "  hint: fix or remove them, or pass --skip_bad_images to leave them out\n", td.bad.n);
         rc = 1;
     }
-    for (size_t d = 0; d < setup.n_datasets; d++) {
-        dataset_scan_free(&st[d].scan);
-        bucket_spec_free(&st[d].spec);
-        bucket_set_free(&st[d].set);
-        free(st[d].bimg);
-    }
-    free(st);
-    free(paths);
-    free(sizes);
-    bad_image_list_free(&bad);
-    dataset_setup_free(&setup);
+    train_data_free(&td);
     return rc;
 }
 

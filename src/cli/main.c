@@ -14,6 +14,8 @@ typedef struct {
 
 static const Command commands[] = {
     {"dataset", cmd_dataset, "check a dataset: decode every image, list bad ones, show captions, buckets and steps per epoch"},
+    {"generate", cmd_generate, "generate images from a prompt with a base model and LoRAs (A1111-style PNG metadata)"},
+    {"grid", cmd_grid, "an X/Y comparison grid (LoRA files, weights, seeds, CFG, steps, samplers, prompt S/R) as one labelled PNG"},
     {"init-dataset", cmd_init_dataset, "write a small generated dataset (coloured shapes with captions) for a first run and tests"},
     {"init-model", cmd_init_model, "write a model with random weights (tiny: end-to-end tests; sd15: benchmarks) as a diffusers folder or single file"},
     {"probe", cmd_probe, "run one component on given inputs and write its outputs (for checking against other implementations)"},

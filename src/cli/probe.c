@@ -166,6 +166,7 @@ static const Probe probes[] = {
     {"text-encoder", probe_text_encoder, "prompt or input_ids -> input_ids, hidden_states (clip skip, 75/150/225 tokens)"},
     {"vae-encode", probe_vae_encode, "image (B,3,H,W) in [-1,1] -> VAE mean, logvar"},
     {"vae-decode", probe_vae_decode, "latents (B,4,h,w), unscaled -> image (B,3,8h,8w)"},
+    {"train-step", probe_train_step, "latents, noise, timesteps, input_ids (+ LoRA weights) -> loss, LoRA grads"},
 };
 
 int cmd_probe(int argc, char **argv) {

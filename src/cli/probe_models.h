@@ -4,3 +4,4 @@
 
 int probe_unet(int argc, char **argv);
 int probe_text_encoder(int argc, char **argv);
+int probe_train_step(int argc, char **argv); // probe_train.c

@@ -266,7 +266,7 @@ static SdlStatus load_metadata(const SubsetConfig *sc, size_t si, ImgList *out, 
     return st;
 }
 
-SdlStatus dataset_scan(DatasetScan *out, const DatasetConfig *ds, double prior_loss_weight) {
+SdlStatus dataset_scan_collect(DatasetScan *out, const DatasetConfig *ds) {
     memset(out, 0, sizeof *out);
     out->subsets = calloc(ds->n_subsets ? ds->n_subsets : 1, sizeof *out->subsets);
     if (!out->subsets) return oom();
@@ -300,39 +300,12 @@ SdlStatus dataset_scan(DatasetScan *out, const DatasetConfig *ds, double prior_l
         if (dst->n == before) {
             log_warn("ignoring subset %s: no images found", ds->is_dreambooth ? sc->image_dir : sc->metadata_file);
             stats->ignored = true; stats->ignored_reason = "no images";
-            continue;
         }
-        int64_t cnt = sc->num_repeats * (int64_t)(dst->n - before);
-        if (dst == &reg) out->num_reg_images += cnt;
-        else out->num_train_images += cnt;
     }
-    if (st == SDL_OK && ds->is_dreambooth && out->num_reg_images == 0 && reg.n == 0)
-        log_debug("no regularization images");
-    // Regularization balancing: first pass registers reg images with their folder repeats
-    // until n >= num_train_images; later passes add one repeat per image.
-    size_t n_registered = 0;
-    if (st == SDL_OK && reg.n > 0) {
-        int64_t n = 0;
-        bool first = true;
-        while (n < out->num_train_images) {
-            for (size_t i = 0; i < reg.n; i++) {
-                if (first) { n += reg.v[i].num_repeats; n_registered++; }
-                else { reg.v[i].num_repeats++; n++; }
-                if (n >= out->num_train_images) break;
-            }
-            first = false;
-        }
-        out->n_unused_reg = reg.n - n_registered;
-        if (out->n_unused_reg)
-            log_info("%zu regularization image(s) are not used: enough reg samples to match %lld train samples per epoch",
-                     out->n_unused_reg, (long long)out->num_train_images);
-    }
-    if (st == SDL_OK) {
-        for (size_t i = 0; i < n_registered && st == SDL_OK; i++) {
-            reg.v[i].loss_weight = (float)prior_loss_weight;
-            if (push_img(&train, reg.v[i])) st = oom();
-            else reg.v[i].path = reg.v[i].caption = NULL;
-        }
+    // registration order: train images, then (all, for now) reg images
+    for (size_t i = 0; i < reg.n && st == SDL_OK; i++) {
+        if (push_img(&train, reg.v[i])) st = oom();
+        else reg.v[i].path = reg.v[i].caption = NULL;
     }
     free_imgs(&reg);
     if (st != SDL_OK) {
@@ -344,6 +317,68 @@ SdlStatus dataset_scan(DatasetScan *out, const DatasetConfig *ds, double prior_l
     out->images = train.v;
     out->n_images = train.n;
     return SDL_OK;
+}
+
+SdlStatus dataset_scan_balance(DatasetScan *s, const bool *exclude, double prior_loss_weight, size_t *origin) {
+    SDL_ASSERT(!s->balanced);
+    size_t n = s->n_images, n_train = 0, n_reg = 0;
+    ScanImage *train = malloc((n ? n : 1) * sizeof *train), *reg = malloc((n ? n : 1) * sizeof *reg);
+    size_t *train_from = malloc((n ? n : 1) * sizeof *train_from), *reg_from = malloc((n ? n : 1) * sizeof *reg_from);
+    if (!train || !reg || !train_from || !reg_from) {
+        free(train); free(reg); free(train_from); free(reg_from);
+        return oom();
+    }
+    s->num_train_images = s->num_reg_images = 0;
+    for (size_t i = 0; i < n; i++) {
+        ScanImage *im = &s->images[i];
+        if (exclude && exclude[i]) {
+            // a bad image neither trains nor counts towards the reg balance
+            s->subsets[im->subset].n_excluded++;
+            free(im->path); free(im->caption);
+            continue;
+        }
+        if (im->is_reg) { reg_from[n_reg] = i; reg[n_reg++] = *im; s->num_reg_images += im->num_repeats; }
+        else { train_from[n_train] = i; train[n_train++] = *im; s->num_train_images += im->num_repeats; }
+    }
+    // Regularization balancing: the first pass registers reg images with their folder
+    // repeats until n >= num_train_images; later passes add one repeat per image.
+    size_t n_registered = 0;
+    if (n_reg > 0) {
+        int64_t cnt = 0;
+        bool first = true;
+        while (cnt < s->num_train_images) {
+            for (size_t i = 0; i < n_reg; i++) {
+                if (first) { cnt += reg[i].num_repeats; n_registered++; }
+                else { reg[i].num_repeats++; cnt++; }
+                if (cnt >= s->num_train_images) break;
+            }
+            first = false;
+        }
+        s->n_unused_reg = n_reg - n_registered;
+        if (s->n_unused_reg)
+            log_info("%zu regularization image(s) are not used: enough reg samples to match %lld train samples per epoch",
+                     s->n_unused_reg, (long long)s->num_train_images);
+    }
+    for (size_t i = n_registered; i < n_reg; i++) { free(reg[i].path); free(reg[i].caption); }
+    for (size_t i = 0; i < n_registered; i++) {
+        reg[i].loss_weight = (float)prior_loss_weight;
+        train_from[n_train] = reg_from[i];
+        train[n_train++] = reg[i];
+    }
+    if (origin) memcpy(origin, train_from, n_train * sizeof *origin);
+    free(s->images);
+    free(reg); free(reg_from); free(train_from);
+    s->images = train;
+    s->n_images = n_train;
+    s->balanced = true;
+    return SDL_OK;
+}
+
+SdlStatus dataset_scan(DatasetScan *out, const DatasetConfig *ds, double prior_loss_weight) {
+    SDL_TRY(dataset_scan_collect(out, ds));
+    SdlStatus st = dataset_scan_balance(out, NULL, prior_loss_weight, NULL);
+    if (st != SDL_OK) dataset_scan_free(out);
+    return st;
 }
 
 void dataset_scan_free(DatasetScan *s) {

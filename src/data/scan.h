@@ -29,7 +29,8 @@ typedef struct {
 } ScanImage;
 
 typedef struct {
-    size_t img_count;         // images found (kohya's subset.img_count)
+    size_t img_count;         // images found (kohya's subset.img_count), bad ones included
+    size_t n_excluded;        // of those, left out by dataset_scan_balance (bad images)
     size_t captions_found, captions_fallback;
     bool ignored;             // duplicate, no images, or repeats < 1
     const char *ignored_reason;
@@ -40,12 +41,23 @@ typedef struct {
     size_t n_images;
     ScanSubsetStats *subsets; // one per DatasetConfig subset
     size_t n_subsets;
-    int64_t num_train_images; // Σ repeats · count over train subsets
+    int64_t num_train_images; // Σ repeats · count over train subsets (excluded images not counted)
     int64_t num_reg_images;   // the same for reg subsets, before balancing (ss_num_reg_images)
     size_t n_unused_reg;      // reg images never registered by the balancing
+    bool balanced;            // false between dataset_scan_collect and dataset_scan_balance
 } DatasetScan;
 
+// dataset_scan_collect + dataset_scan_balance without exclusions.
 SdlStatus dataset_scan(DatasetScan *out, const DatasetConfig *ds, double prior_loss_weight);
+// The scan in two steps, so that images can be validated before the regularization images
+// are balanced (a bad train image must not be counted when matching reg samples to train
+// samples). collect: every image of every subset with its caption, reg images included in
+// full (after the train images, each with its folder repeats); nothing counted or balanced.
+SdlStatus dataset_scan_collect(DatasetScan *out, const DatasetConfig *ds);
+// Drops the images with exclude[i] (i indexes the collected list; exclude may be NULL), then
+// counts and balances as kohya. origin (may be NULL; room for the collected count) receives,
+// for each final image, its index in the collected list.
+SdlStatus dataset_scan_balance(DatasetScan *s, const bool *exclude, double prior_loss_weight, size_t *origin);
 void dataset_scan_free(DatasetScan *s);
 
 // Lists the images of one folder (sorted full paths); *out is NULL when there are none.

@@ -8,7 +8,14 @@
 //
 // Random draws come from one torch-compatible Rng in kohya's order
 // (get_noise_noisy_latents_and_timesteps), plus Python's random for the multires factors, so
-// a run seeded like torch.manual_seed(S) / random.seed(S) draws kohya's noise.
+// a run seeded like torch.manual_seed(S) / random.seed(S) draws kohya's noise — as kohya draws
+// it on the CPU; on a GPU kohya takes the noise from the CUDA generator (the timesteps still
+// come from the CPU one), so there only the distribution is the same.
+//
+// Precision: the noise, noisy latents and targets are float32 computed op by op as torch does
+// (each product and sum rounded to float), so they match kohya's tensors to ~1 ulp. The loss
+// and its weightings are evaluated in double from the float32 inputs (kohya: float32), which
+// is closer to the exact value than kohya's own float32 arithmetic.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +51,8 @@ ObjectiveConfig objective_config_default(void);
 // names → SDL_ERR_ARG listing the valid ones.
 SdlStatus loss_type_parse(const char *name, LossType *out);
 SdlStatus huber_schedule_parse(const char *name, HuberSchedule *out);
+const char *loss_type_name(LossType t);
+const char *huber_schedule_name(HuberSchedule s);
 
 // The training schedule: ᾱ_t (float32 values as diffusers' DDPMScheduler holds them, after
 // zero_terminal_snr when on) and all_snr_t (always from the original schedule).
@@ -57,22 +66,32 @@ void train_schedule_init(TrainSchedule *s, bool zero_terminal_snr);
 // noise offset (random strength: one rng_rand; adaptive: per (B,C) |mean| of latents;
 // randn(B, C, 1, 1)); multires pyramid (r from `py`, randn per level, bilinear upsampling
 // as torch.nn.Upsample(mode="bilinear") [align_corners False], then / std (unbiased)).
+// py may be NULL when multires noise is off.
 void objective_make_noise(const ObjectiveConfig *c, float *noise, const float *latents, int64_t B, int64_t C,
                           int64_t H, int64_t W, Rng *rng, PyRandom *py);
-// t[b] ~ randint(min, max) (torch.randint on `rng`; all = max when min >= max). As floats for
-// the UNet and as ints for the tables.
+// t[b] ~ randint(min, max) (torch.randint on `rng`; all = max when min >= max).
 void objective_sample_timesteps(const ObjectiveConfig *c, int64_t *t, int64_t B, Rng *rng);
 // noisy = √ᾱ_t·x0 + √(1−ᾱ_t)·(noise + γ·randn_like) — ip_noise_gamma drawn here (after the
 // timesteps, as kohya), random strength one rng_rand first. rng may be NULL when γ = 0.
+// latents, noise, noisy: (B, n_per_sample); noisy must not alias the others.
 void objective_add_noise(const ObjectiveConfig *c, const TrainSchedule *s, float *noisy, const float *latents,
                          const float *noise, const int64_t *t, int64_t B, int64_t n_per_sample, Rng *rng);
 // target = noise (epsilon) or √ᾱ_t·noise − √(1−ᾱ_t)·latents (v).
 void objective_target(const ObjectiveConfig *c, const TrainSchedule *s, float *target, const float *latents,
                       const float *noise, const int64_t *t, int64_t B, int64_t n_per_sample);
+
+// Per-sample pieces of the loss (exposed for tests and logs):
+// kohya's huber_c for timestep t (get_huber_threshold_if_needed; 0 unless huber/smooth_l1).
+double objective_huber_c(const ObjectiveConfig *c, const TrainSchedule *s, int64_t t);
+// The product of the post-processing factors at t (min_snr_gamma, scale_v_pred_loss_like_
+// noise_pred, v_pred_like_loss as 1 + λ/scale, debiased_estimation_loss); 1 when all are off.
+double objective_post_weight(const ObjectiveConfig *c, const TrainSchedule *s, int64_t t);
+
 // The scalar loss kohya backpropagates, and dL/dpred (may be NULL) for it:
 //   L = mean_b( post(weights[b] · mean_{chw} loss(pred, target)) ), post = the SNR weightings.
-// per_sample[b] (may be NULL) receives each sample's weighted, post-processed loss.
-// weights may be NULL (all 1).
+// pred, target, dpred: (B, n_per_sample). per_sample[b] (may be NULL) receives each sample's
+// weighted, post-processed loss. weights (B) may be NULL (all 1). Every post-processing step
+// is a per-sample factor, so dL/dpred[b,i] = weights[b]·post(t_b) / (B·n) · loss'(d[b,i]).
 double objective_loss(const ObjectiveConfig *c, const TrainSchedule *s, const float *pred, const float *target,
                       const int64_t *t, const float *weights, int64_t B, int64_t n_per_sample, float *dpred,
                       float *per_sample);

@@ -4,8 +4,10 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/version.h"
 #include "ops/gemm.h"
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,11 +110,11 @@ static SdlStatus ensure_latent_buffers(Trainer *t, size_t n) {
     return SDL_OK;
 }
 
-// latents (B, 4, H/8, W/8) = sample of the VAE posterior × scaling (1 for the cache: unscaled).
+// latents (B, L, H/f, W/f) = sample of the VAE posterior × scaling (1 for the cache: unscaled).
 static SdlStatus encode_pixels(Trainer *t, float *latents, const float *pixels, int64_t B, int64_t H, int64_t W,
                                float scaling) {
     SDL_TRY(vae_plan_for(t, B, H, W));
-    size_t n = (size_t)(B * 4 * (H / 8) * (W / 8));
+    size_t n = (size_t)(B * t->latent_c * (H / t->latent_f) * (W / t->latent_f));
     SDL_TRY(ensure_latent_buffers(t, n));
     vae_encode(&t->model.vae, t->vae_mean, t->vae_logvar, pixels);
     vae_sample_latents(latents, t->vae_mean, t->vae_logvar, (int64_t)n, &t->prog.noise_rng, scaling);
@@ -158,6 +160,24 @@ static SdlStatus setup_network(Trainer *t) {
     lora_network_enable_grads(&t->net);
     lora_network_attach(&t->net);
     return SDL_OK;
+}
+
+static SdlStatus build_metadata(Trainer *t, uint64_t session_id) {
+    TrainMetaDataset *md;
+    size_t nmd;
+    SDL_TRY(train_meta_datasets_from_data(&t->data, &md, &nmd));
+    char od[1024];
+    optim_config_describe(optim_config(t->opt), od, sizeof od);
+    TrainMetaInput mi = {.args = t->a, .datasets = md, .n_datasets = nmd, .num_train_images = t->data.num_train_images,
+                         .num_reg_images = t->data.num_reg_images, .num_batches_per_epoch = t->batches_per_epoch,
+                         .num_epochs = t->num_epochs, .max_train_steps = t->max_train_steps, .num_processes = 1,
+                         .seed = t->seed, .optimizer = od,
+                         .adafactor_relative_step = optim_config_uses_relative_step(optim_config(t->opt)),
+                         .session_id = session_id, .training_started_at = t->started_at, .sdlora_version = SDLORA_VERSION};
+    SdlStatus s = train_meta_build(&t->meta, &mi);
+    train_meta_datasets_free(md, nmd);
+    if (s == SDL_OK) t->meta_ready = true;
+    return s;
 }
 
 static SdlStatus setup_optimizer(Trainer *t) {
@@ -229,6 +249,44 @@ static void print_summary(const Trainer *t) {
             mem_format_bytes(b2, sizeof b2, mem_current(MEM_TRAINABLE)));
 }
 
+// ---------------------------------------------------------------- logging
+
+// TensorBoard run folder as kohya's: <logging_dir>/<log_prefix><%Y%m%d%H%M%S>/<tracker name>.
+static void open_tensorboard(Trainer *t) {
+    const TrainArgs *a = t->a;
+    if (!a->logging_dir) return;
+    char stamp[32], dir[4096];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", localtime(&now));
+    snprintf(dir, sizeof dir, "%s/%s%s/%s", a->logging_dir, a->log_prefix ? a->log_prefix : "", stamp,
+             a->log_tracker_name ? a->log_tracker_name : "network_train");
+    if (tfevents_open(&t->tb, dir, 0) != SDL_OK) {
+        sdl_error_print(stderr);
+        log_warn("TensorBoard logging is off for this run");
+        t->tb = NULL;
+        return;
+    }
+    log_info("TensorBoard events: %s", tfevents_path(t->tb));
+}
+
+// kohya's generate_step_logs: the losses and every group's lr (d·lr for the D-adaptation family).
+static void log_step(Trainer *t, double loss, double avg) {
+    if (!t->tb) return;
+    int64_t step = t->prog.global_step;
+    tfevents_scalar(t->tb, "loss/current", step, loss);
+    tfevents_scalar(t->tb, "loss/average", step, avg);
+    OptimKind kind = optim_config(t->opt)->kind;
+    for (int g = 0; g < t->n_groups; g++) {
+        char tag[64];
+        snprintf(tag, sizeof tag, "lr/%s", t->groups[g].name);
+        tfevents_scalar(t->tb, tag, step, optim_group_lr(t->opt, g, t->a->learning_rate));
+        if (kind == OPTIM_PRODIGY || kind == OPTIM_DADAPT_ADAM) {
+            snprintf(tag, sizeof tag, "lr/d*lr/%s", t->groups[g].name);
+            tfevents_scalar(t->tb, tag, step, optim_dlr(t->opt, g));
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the loop
 
 // kohya's LossRecorder: per batch index, the last epoch's losses; the mean of what is there.
@@ -245,8 +303,8 @@ static double record_loss(TrainProgress *p, int64_t index, double loss) {
 }
 
 static SdlStatus batch_latents(Trainer *t, const LoaderBatch *b, int64_t *h, int64_t *w) {
-    *h = b->height / 8, *w = b->width / 8;
-    size_t n = (size_t)(b->B * 4 * *h * *w);
+    *h = b->height / t->latent_f, *w = b->width / t->latent_f;
+    size_t n = (size_t)(b->B * t->latent_c * *h * *w);
     SDL_TRY(ensure_latent_buffers(t, n));
     if (b->latents) {
         for (size_t i = 0; i < n; i++) t->latents[i] = b->latents[i] * t->vae_scaling;
@@ -277,8 +335,10 @@ static SdlStatus optimizer_step(Trainer *t) {
 static SdlStatus run_epoch_end(Trainer *t, int64_t epoch) {
     const TrainArgs *a = t->a;
     int64_t done = epoch + 1;
-    log_info("epoch %lld/%lld: average loss %.6f", (long long)done, (long long)t->num_epochs,
-             t->prog.losses_filled ? t->prog.loss_total / (double)t->prog.losses_filled : 0.0);
+    double avg = t->prog.losses_filled ? t->prog.loss_total / (double)t->prog.losses_filled : 0.0;
+    if (t->bar_open) progress_clear(&t->bar);
+    log_info("epoch %lld/%lld: average loss %.6f", (long long)done, (long long)t->num_epochs, avg);
+    if (t->tb) tfevents_scalar(t->tb, "loss/epoch", done, avg);
     if (a->save_every_n_epochs > 0 && done % a->save_every_n_epochs == 0 && done < t->num_epochs) {
         SDL_TRY(trainer_save_lora(t, 'e', done, done));
         if (a->save_state) {
@@ -298,6 +358,8 @@ static SdlStatus train_loop(Trainer *t) {
     if (index < t->batches_per_epoch) SDL_TRY(loader_seek(t->loader, epoch + 1, index));
     double t_start = time_now(), waited = 0;
     int64_t micro = 0, start_step = p->global_step;
+    progress_init(&t->bar, stderr, "steps", t->max_train_steps, p->global_step);
+    t->bar_open = true;
     for (; epoch < t->num_epochs; epoch++, index = 0) {
         for (; index < t->batches_per_epoch; index++) {
             const LoaderBatch *b;
@@ -322,25 +384,24 @@ static SdlStatus train_loop(Trainer *t) {
             }
             double avg = record_loss(p, index, res.loss);
             p->epoch = epoch, p->next_batch = index + 1;
-            double el = time_now() - t_start;
-            int64_t done = p->global_step - start_step;
-            fprintf(stderr, "\rsteps: %lld/%lld  epoch %lld/%lld  loss %.4f  avr_loss %.4f  %.2f s/it   ",
-                    (long long)p->global_step, (long long)t->max_train_steps, (long long)epoch + 1,
-                    (long long)t->num_epochs, res.loss, avg, done ? el / (double)done : 0.0);
+            log_step(t, res.loss, avg);
+            progress_set_postfix(&t->bar, "avr_loss", avg);
+            progress_update(&t->bar, p->global_step);
             if (sync && a->save_every_n_steps > 0 && p->global_step % a->save_every_n_steps == 0) {
-                fputc('\n', stderr);
+                progress_clear(&t->bar);
                 SDL_TRY(trainer_save_lora(t, 's', p->global_step, epoch));
                 if (a->save_state) SDL_TRY(trainer_save_state(t, 's', p->global_step));
                 trainer_remove_old(t, 's', p->global_step);
             }
             if (p->global_step >= t->max_train_steps) break;
         }
-        fputc('\n', stderr);
         if (p->global_step >= t->max_train_steps && index < t->batches_per_epoch - 1) break;
         SDL_TRY(run_epoch_end(t, epoch));
         p->epoch = epoch + 1, p->next_batch = 0;
         if (p->global_step >= t->max_train_steps) break;
     }
+    progress_close(&t->bar);
+    t->bar_open = false;
     double total = time_now() - t_start;
     if (total > 0)
         log_info("trained %lld steps in %.1f s; waited on data %.2f s (%.2f%%)", (long long)(p->global_step - start_step),
@@ -358,7 +419,10 @@ static SdlStatus trainer_setup(Trainer *t) {
     t->save_dtype = !a->save_precision || !strcmp(a->save_precision, "float") ? LORA_SAVE_FLOAT
                     : !strcmp(a->save_precision, "fp16")                      ? LORA_SAVE_FP16
                                                                               : LORA_SAVE_BF16;
-    // kohya draws a random seed when none is given
+    for (char **p = a->ignored; p && *p; p++) log_warn("ignored: %s", *p);
+    // kohya draws the session id before seeding, and a random seed when none is given
+    uint64_t session_id = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
+    session_id = (session_id * 6364136223846793005ull + 1442695040888963407ull) >> 32;
     t->seed = a->has_seed ? a->seed : (int64_t)((uint64_t)wall_time_now() * 2654435761u % 4294967296u);
     t->started_at = wall_time_now();
     rng_seed(&t->prog.noise_rng, (uint64_t)t->seed);
@@ -372,6 +436,8 @@ static SdlStatus trainer_setup(Trainer *t) {
     SDL_TRY(sd_model_load(&t->model, a->pretrained_model_name_or_path, a->vae, SD_LOAD_ALL));
     bool v_pred = a->v_parameterization || t->model.v_prediction;
     t->vae_scaling = t->model.vae.cfg.scaling_factor;
+    t->latent_c = t->model.vae.cfg.latent_channels;
+    t->latent_f = vae_downsample_factor(&t->model.vae.cfg);
     // 3. the network
     SDL_TRY(setup_network(t));
     // 4. the loader (caching encodes every image now)
@@ -408,6 +474,7 @@ static SdlStatus trainer_setup(Trainer *t) {
     t->step.train_te = t->train_te;
     t->step.grad_scale = 1.0f / (float)t->grad_accum;
     t->step_ready = true;
+    SDL_TRY(build_metadata(t, session_id));
     // 7. resume
     if (a->resume) {
         free(t->prog.losses);
@@ -435,8 +502,8 @@ static void trainer_free(Trainer *t) {
     train_data_free(&t->data);
     mem_free(t->latents), mem_free(t->vae_mean), mem_free(t->vae_logvar);
     free(t->prog.losses);
-    for (int64_t i = 0; i < t->n_meta; i++) free(t->meta_keys[i]), free(t->meta_values[i]);
-    free(t->meta_keys), free(t->meta_values);
+    if (t->tb && !tfevents_close(t->tb)) log_warn("some TensorBoard events could not be written");
+    if (t->meta_ready) train_meta_free(&t->meta);
 }
 
 SdlStatus trainer_run(const TrainArgs *a) {
@@ -446,7 +513,9 @@ SdlStatus trainer_run(const TrainArgs *a) {
     SdlStatus s = trainer_setup(&t);
     if (s == SDL_OK) {
         print_summary(&t);
+        open_tensorboard(&t);
         s = train_loop(&t);
+        if (t.bar_open) progress_close(&t.bar);
     }
     if (s == SDL_OK) {
         if (a->save_state || a->save_state_on_train_end) s = trainer_save_state(&t, 'l', 0);

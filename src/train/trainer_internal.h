@@ -5,12 +5,15 @@
 #include <stdint.h>
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "io/tfevents.h"
 #include "lora/lora_file.h"
 #include "lora/network.h"
 #include "models/sd_model.h"
 #include "train/lr_schedule.h"
 #include "train/optim.h"
+#include "train/progress.h"
 #include "train/train_args.h"
+#include "train/train_meta.h"
 #include "train/train_state.h"
 #include "train/train_step.h"
 
@@ -34,16 +37,19 @@ typedef struct {
     int64_t batches_per_epoch, steps_per_epoch, max_train_steps, num_epochs, grad_accum;
     LoraSaveDtype save_dtype;
     float vae_scaling;
+    int64_t latent_c, latent_f; // latent channels and the VAE's downsampling factor (4 and 8 for SD)
     bool vae_loaded;            // the VAE is needed per step (latents not cached)
     float *latents;             // (B, 4, h, w) scaled latents of the current batch
     float *vae_mean, *vae_logvar;
     size_t latents_cap;
     int64_t vae_B, vae_H, vae_W; // current VAE plan
-    // metadata common to every save (train_meta), and run identity
-    char **meta_keys, **meta_values;
-    int64_t n_meta;
+    TrainMeta meta;             // kohya's ss_* / modelspec.* metadata of every save
+    bool meta_ready;
     double started_at;
     char output_name[256];      // --output_name, or "" (kohya's per-kind defaults)
+    TfEvents *tb;               // NULL without --logging_dir (or when it cannot be written)
+    ProgressBar bar;
+    bool bar_open;
 } Trainer;
 
 // trainer_save.c

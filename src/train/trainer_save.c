@@ -21,27 +21,16 @@ void trainer_file_name(const Trainer *t, char kind, int64_t n, bool state, char 
 }
 
 SdlStatus trainer_save_lora(Trainer *t, char kind, int64_t n, int64_t epoch_for_meta) {
-    char path[4096], steps[32], epoch[32], finished[64];
+    char path[4096];
     trainer_file_name(t, kind, n, false, path, sizeof path);
-    snprintf(steps, sizeof steps, "%lld", (long long)t->prog.global_step);
-    snprintf(epoch, sizeof epoch, "%lld", (long long)epoch_for_meta);
-    snprintf(finished, sizeof finished, "%.7f", wall_time_now());
-    // the run's metadata plus the per-save keys (kohya: ss_training_finished_at, ss_steps, ss_epoch)
-    int64_t n_meta = t->n_meta + 3;
-    const char **k = malloc((size_t)n_meta * sizeof *k), **v = malloc((size_t)n_meta * sizeof *v);
-    if (!k || !v) {
-        free(k), free(v);
-        return sdl_fail(SDL_ERR_OOM, path, NULL, "out of memory");
-    }
-    for (int64_t i = 0; i < t->n_meta; i++) k[i] = t->meta_keys[i], v[i] = t->meta_values[i];
-    k[t->n_meta] = "ss_training_finished_at", v[t->n_meta] = finished;
-    k[t->n_meta + 1] = "ss_steps", v[t->n_meta + 1] = steps;
-    k[t->n_meta + 2] = "ss_epoch", v[t->n_meta + 2] = epoch;
-    SdlStatus s = lora_save(&t->net, path, t->save_dtype, t->a->no_metadata ? NULL : k, t->a->no_metadata ? NULL : v,
-                            t->a->no_metadata ? 0 : n_meta, NULL);
-    free(k), free(v);
-    if (s == SDL_OK) log_info("saved %s", path);
-    return s;
+    // the run's keys plus the per-save ones (ss_training_finished_at, ss_steps, ss_epoch,
+    // modelspec.*); with --no_metadata the builder keeps kohya's minimum set
+    const char *const *k, *const *v;
+    int64_t n_meta;
+    SDL_TRY(train_meta_for_save(&t->meta, wall_time_now(), t->prog.global_step, epoch_for_meta, &k, &v, &n_meta));
+    SDL_TRY(lora_save(&t->net, path, t->save_dtype, k, v, n_meta, NULL));
+    log_info("saved %s", path);
+    return SDL_OK;
 }
 
 SdlStatus trainer_save_state(Trainer *t, char kind, int64_t n) {
