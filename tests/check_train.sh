@@ -65,7 +65,31 @@ if "$cmp" "$tmp/b/l.safetensors" "$tmp/a/l.safetensors" 0 0 >"$tmp/cmp" 2>&1; th
     ok "train: resumed run is bit-identical to the uninterrupted one"
 else fail "train: resume is not bit-exact"; cat "$tmp/cmp"; fi
 
-# 3. errors: unknown option, missing model — non-zero exit, message names the cause, outputs kept
+# 3. samples during training (kohya prompt file and names) and TensorBoard events
+printf '# samples\nshapes, a red circle --w 64 --h 64 --s 4 --d 5\nshapes, a blue square --w 64 --h 64 --s 3 --l 5 --n blurry --ss euler_a\n' >"$tmp/prompts.txt"
+if "$bin" train "${common[@]}" --output_dir "$tmp/s" --output_name s --max_train_epochs 2 --sample_prompts "$tmp/prompts.txt" \
+      --sample_every_n_epochs 1 --sample_at_first --logging_dir "$tmp/s/logs" >"$tmp/log6" 2>&1; then
+    n=$(ls "$tmp/s/sample" | grep -cE '^s_e00000[012]_0[01]_[0-9]{14}(_5)?\.png$')
+    seeded=$(ls "$tmp/s/sample" | grep -cE '^s_e00000[012]_00_[0-9]{14}_5\.png$')
+    if [ "$n" = 6 ] && [ "$seeded" = 3 ]; then ok "train: samples at first and every epoch, named as kohya"
+    else fail "train: sample files"; ls "$tmp/s/sample"; fi
+    f=$(ls "$tmp/s/sample"/s_e000002_01_*.png | head -1)
+    if grep -aq "Negative prompt: blurry" "$f" && grep -aq "Steps: 3, Sampler: Euler a, CFG scale: 5" "$f"; then
+        ok "train: sample PNGs carry A1111 parameters from the prompt options"
+    else fail "train: sample parameters"; fi
+    ev=$(find "$tmp/s/logs" -path '*/network_train/events.out.tfevents.*' | head -1)
+    if [ -n "$ev" ] && [ -s "$ev" ] && grep -aq "loss/current" "$ev" && grep -aq "lr/unet" "$ev" && grep -aq "loss/epoch" "$ev"; then
+        ok "train: TensorBoard events under <logging_dir>/<time>/network_train with kohya's tags"
+    else fail "train: TensorBoard events"; find "$tmp/s/logs"; fi
+else fail "train: run with samples"; cat "$tmp/log6"; fi
+
+# 4. NaN/Inf: an absurd learning rate blows the weights up; the run stops naming the step, writes no final file
+if "$bin" train "${common[@]}" --output_dir "$tmp/nan" --output_name n --learning_rate 1e6 --max_train_steps 50 \
+      --max_grad_norm 0 --optimizer_type SGDNesterov >"$tmp/log7" 2>&1; then fail "train: NaN run succeeded"
+elif grep -q "NaN/Inf at step" "$tmp/log7" && [ ! -f "$tmp/nan/n.safetensors" ]; then ok "train: NaN/Inf loss stops the run, names the step, saves nothing"
+else fail "train: NaN detection"; tail -5 "$tmp/log7"; fi
+
+# 5. errors: unknown option, missing model — non-zero exit, message names the cause, outputs kept
 if "$bin" train "${common[@]}" --output_dir "$tmp/out" --network_dimm 4 >"$tmp/log4" 2>&1; then fail "train: unknown option accepted"
 elif grep -q "network_dimm" "$tmp/log4"; then ok "train: unknown option is an error naming it"
 else fail "train: unknown option message"; cat "$tmp/log4"; fi

@@ -282,7 +282,7 @@ static SdlStatus encode_batch(LatentCache *c, const LatentCacheOptions *o, const
     for (int64_t b = 0; b < B; b++) {
         const float *l = lat + (size_t)b * nlat, *lf = it0->flip ? lat_flip + (size_t)b * nlat : NULL;
         if (has_nan(l, nlat) || (lf && has_nan(lf, nlat)))
-            return sdl_fail(SDL_ERR_NUMERIC, c->items[idx[b]].path, "try --no_half_vae or another VAE",
+            return sdl_fail(SDL_ERR_NUMERIC, c->items[idx[b]].path, "the VAE weights may be damaged: try another VAE (--vae)",
                             "the VAE produced NaN latents for this image");
         SDL_TRY(store(c, idx[b], l, lf));
     }

@@ -6,7 +6,7 @@
 // cached latents instead of pixels and images are not decoded at all.
 //
 // Order: epochs are 1-based as kohya's current_epoch. Each epoch the datasets' buckets are
-// shuffled (bucket_shuffle_epoch(seed + epoch)) and the concatenated batch list is permuted by
+// shuffled (bucket_shuffle_epoch: dataset seed + epoch) and the concatenated batch list is permuted by
 // the trainer's seed (kohya's DataLoader shuffle=True); per-sample draws (flip, crop offsets,
 // color aug, captions) come from one Python-compatible generator in batch order. Everything
 // is a function of (seed, epoch, batch index), so loader_seek can restart a resumed run at

@@ -358,6 +358,7 @@ static SdlStatus train_loop(Trainer *t) {
     if (index < t->batches_per_epoch) SDL_TRY(loader_seek(t->loader, epoch + 1, index));
     double t_start = time_now(), waited = 0;
     int64_t micro = 0, start_step = p->global_step;
+    SDL_TRY(trainer_sample(t, 0, p->global_step, true)); // --sample_at_first
     progress_init(&t->bar, stderr, "steps", t->max_train_steps, p->global_step);
     t->bar_open = true;
     for (; epoch < t->num_epochs; epoch++, index = 0) {
@@ -381,6 +382,7 @@ static SdlStatus train_loop(Trainer *t) {
             if (sync) {
                 SDL_TRY(optimizer_step(t));
                 micro = 0;
+                SDL_TRY(trainer_sample(t, epoch + 1, p->global_step, false));
             }
             double avg = record_loss(p, index, res.loss);
             p->epoch = epoch, p->next_batch = index + 1;
@@ -397,6 +399,7 @@ static SdlStatus train_loop(Trainer *t) {
         }
         if (p->global_step >= t->max_train_steps && index < t->batches_per_epoch - 1) break;
         SDL_TRY(run_epoch_end(t, epoch));
+        SDL_TRY(trainer_sample(t, epoch + 1, p->global_step, true));
         p->epoch = epoch + 1, p->next_batch = 0;
         if (p->global_step >= t->max_train_steps) break;
     }
@@ -435,6 +438,7 @@ static SdlStatus trainer_setup(Trainer *t) {
     // 2. the model
     SDL_TRY(sd_model_load(&t->model, a->pretrained_model_name_or_path, a->vae, SD_LOAD_ALL));
     bool v_pred = a->v_parameterization || t->model.v_prediction;
+    t->v_pred = v_pred;
     t->vae_scaling = t->model.vae.cfg.scaling_factor;
     t->latent_c = t->model.vae.cfg.latent_channels;
     t->latent_f = vae_downsample_factor(&t->model.vae.cfg);
@@ -448,7 +452,8 @@ static SdlStatus trainer_setup(Trainer *t) {
                         .vae_batch_size = a->vae_batch_size, .vae_id = t->model.files.path, .encode = cache_encode,
                         .encode_ctx = &ectx, .prefetch = 2};
     SDL_TRY(loader_create(&t->loader, &t->data, &lo));
-    if (lo.cache_latents) {
+    SDL_TRY(trainer_sample_setup(t));
+    if (lo.cache_latents && !t->sampling) {
         // the VAE is not needed any more: give its memory back (kohya moves it off the GPU)
         vae_free(&t->model.vae);
         t->model.loaded &= ~SD_LOAD_VAE;
@@ -504,6 +509,7 @@ static void trainer_free(Trainer *t) {
     free(t->prog.losses);
     if (t->tb && !tfevents_close(t->tb)) log_warn("some TensorBoard events could not be written");
     if (t->meta_ready) train_meta_free(&t->meta);
+    sample_prompts_free(&t->prompts);
 }
 
 SdlStatus trainer_run(const TrainArgs *a) {

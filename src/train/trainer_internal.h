@@ -12,6 +12,7 @@
 #include "train/lr_schedule.h"
 #include "train/optim.h"
 #include "train/progress.h"
+#include "sample/prompt_file.h"
 #include "train/train_args.h"
 #include "train/train_meta.h"
 #include "train/train_state.h"
@@ -50,6 +51,10 @@ typedef struct {
     TfEvents *tb;               // NULL without --logging_dir (or when it cannot be written)
     ProgressBar bar;
     bool bar_open;
+    bool v_pred;                // v-parameterization (flag or model metadata)
+    SamplePromptList prompts;   // --sample_prompts
+    SampleSchedule sample_sched;
+    bool sampling;              // prompts and a schedule: the VAE stays loaded
 } Trainer;
 
 // trainer_save.c
@@ -60,3 +65,9 @@ SdlStatus trainer_save_lora(Trainer *t, char kind, int64_t n, int64_t epoch_for_
 SdlStatus trainer_save_state(Trainer *t, char kind, int64_t n);
 // kohya's save_last_n_* retention: removes the file (and state) that just fell out of the window.
 void trainer_remove_old(Trainer *t, char kind, int64_t n_now);
+
+// trainer_sample.c
+SdlStatus trainer_sample_setup(Trainer *t); // loads the prompts, checks the samplers
+// Samples when sample_due() says so (epoch 1-based at epoch ends, 0 before training). A failed
+// sample is reported and training goes on.
+SdlStatus trainer_sample(Trainer *t, int64_t epoch, int64_t global_step, bool at_epoch_end);

@@ -48,7 +48,7 @@ static void remove_path(const char *path, bool is_dir) {
         DIR *d = opendir(path);
         if (d) {
             struct dirent *e;
-            char p[4200];
+            char p[4400];
             while ((e = readdir(d)))
                 if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
                     snprintf(p, sizeof p, "%s/%s", path, e->d_name), unlink(p);
