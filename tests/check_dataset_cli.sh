@@ -52,9 +52,10 @@ check "dataset: --skip_bad_images passes" 0 "$bin" dataset check --train_data_di
 expect "dataset: subset row" "5_sks dog +7 +5 +1 +6 +no"
 expect "dataset: reg subset row" "1_dog +1 +1 +0 +1 +yes"
 expect "dataset: bucket 448x576 (640x480 would be 576x448)" "resolution \(576, 448\), count: 5"
-expect "dataset: bucket 512x512: 1 train x5 + 1 reg balanced to 35 train samples (bad images still counted)" "resolution \(512, 512\), count: 40"
+expect "dataset: bucket 512x512: 1 train x5 + 1 reg balanced to the 15 good train samples (bad images not counted)" "resolution \(512, 512\), count: 20"
+expect "dataset: bad images left out of the subset" "4 of them left out as bad"
 expect "dataset: mean ar error" "mean ar error \(without repeats\): "
-expect "dataset: batches per epoch" "total batches per epoch .*: 26"
+expect "dataset: batches per epoch" "total batches per epoch .*: 16"
 
 check "dataset: --json" 0 "$bin" dataset check --train_data_dir "$tmp/train" --resolution 512 --enable_bucket --caption_extension .txt --skip_bad_images --json
 expect "dataset: json bucket of a.png" '"bucket":[[:space:]]*\[576,[[:space:]]*448\]'

@@ -89,7 +89,17 @@ if "$bin" train "${common[@]}" --output_dir "$tmp/nan" --output_name n --learnin
 elif grep -q "NaN/Inf at step" "$tmp/log7" && [ ! -f "$tmp/nan/n.safetensors" ]; then ok "train: NaN/Inf loss stops the run, names the step, saves nothing"
 else fail "train: NaN detection"; tail -5 "$tmp/log7"; fi
 
-# 5. errors: unknown option, missing model — non-zero exit, message names the cause, outputs kept
+# 5. latent cache on disk: the run that builds it and the run that reuses it train identically
+cp -r "$tmp/data" "$tmp/cdata"
+cached=(--pretrained_model_name_or_path "$tmp/model" --train_data_dir "$tmp/cdata" --caption_extension .txt --resolution 64
+        --seed 7 --threads 2 --max_train_epochs 2 --cache_latents_to_disk --flip_aug)
+"$bin" train "${cached[@]}" --output_dir "$tmp/c1" >"$tmp/log8" 2>&1 && "$bin" train "${cached[@]}" --output_dir "$tmp/c2" >>"$tmp/log8" 2>&1
+if grep -q "6 image(s) encoded, 0 reused" "$tmp/log8" && grep -q "0 image(s) encoded, 6 reused" "$tmp/log8" \
+   && "$cmp" "$tmp/c2/last.safetensors" "$tmp/c1/last.safetensors" 0 0 >/dev/null 2>&1; then
+    ok "train: --cache_latents_to_disk builds once, reuses, and trains identically"
+else fail "train: latent cache"; cat "$tmp/log8"; fi
+
+# 6. errors: unknown option, missing model — non-zero exit, message names the cause, outputs kept
 if "$bin" train "${common[@]}" --output_dir "$tmp/out" --network_dimm 4 >"$tmp/log4" 2>&1; then fail "train: unknown option accepted"
 elif grep -q "network_dimm" "$tmp/log4"; then ok "train: unknown option is an error naming it"
 else fail "train: unknown option message"; cat "$tmp/log4"; fi

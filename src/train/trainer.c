@@ -91,6 +91,7 @@ static SdlStatus make_output_dir(const char *dir) {
 // latent_dist.sample() as kohya caches it, drawn from the run's generator.
 typedef struct {
     Trainer *t;
+    Rng rng;
 } EncodeCtx;
 
 static SdlStatus vae_plan_for(Trainer *t, int64_t B, int64_t H, int64_t W) {
@@ -112,19 +113,22 @@ static SdlStatus ensure_latent_buffers(Trainer *t, size_t n) {
 
 // latents (B, L, H/f, W/f) = sample of the VAE posterior × scaling (1 for the cache: unscaled).
 static SdlStatus encode_pixels(Trainer *t, float *latents, const float *pixels, int64_t B, int64_t H, int64_t W,
-                               float scaling) {
+                               float scaling, Rng *rng) {
     SDL_TRY(vae_plan_for(t, B, H, W));
     size_t n = (size_t)(B * t->latent_c * (H / t->latent_f) * (W / t->latent_f));
     SDL_TRY(ensure_latent_buffers(t, n));
     vae_encode(&t->model.vae, t->vae_mean, t->vae_logvar, pixels);
-    vae_sample_latents(latents, t->vae_mean, t->vae_logvar, (int64_t)n, &t->prog.noise_rng, scaling);
+    vae_sample_latents(latents, t->vae_mean, t->vae_logvar, (int64_t)n, rng, scaling);
     for (size_t i = 0; i < n; i++)
         if (isnan(latents[i])) latents[i] = 0; // kohya replaces NaN latents with 0
     return SDL_OK;
 }
 
+// Caching samples from its own generator (seeded from --seed): the training noise then does not
+// depend on whether this run built the cache or found it on disk.
 static SdlStatus cache_encode(void *ctx, float *latents, const float *pixels, int64_t B, int64_t H, int64_t W) {
-    return encode_pixels(((EncodeCtx *)ctx)->t, latents, pixels, B, H, W, 1.0f);
+    EncodeCtx *e = ctx;
+    return encode_pixels(e->t, latents, pixels, B, H, W, 1.0f, &e->rng);
 }
 
 static SdlStatus setup_network(Trainer *t) {
@@ -310,7 +314,7 @@ static SdlStatus batch_latents(Trainer *t, const LoaderBatch *b, int64_t *h, int
         for (size_t i = 0; i < n; i++) t->latents[i] = b->latents[i] * t->vae_scaling;
         return SDL_OK;
     }
-    return encode_pixels(t, t->latents, b->pixels, b->B, b->height, b->width, t->vae_scaling);
+    return encode_pixels(t, t->latents, b->pixels, b->B, b->height, b->width, t->vae_scaling, &t->prog.noise_rng);
 }
 
 static void report_nonfinite(const Trainer *t, const LoaderBatch *b, int64_t epoch) {
@@ -355,7 +359,7 @@ static SdlStatus train_loop(Trainer *t) {
     TrainProgress *p = &t->prog;
     int64_t epoch = p->epoch, index = p->next_batch;
     if (p->global_step >= t->max_train_steps) return SDL_OK;
-    if (index < t->batches_per_epoch) SDL_TRY(loader_seek(t->loader, epoch + 1, index));
+    SDL_TRY(loader_seek(t->loader, epoch + 1, index)); // index == batches per epoch: the next epoch's start
     double t_start = time_now(), waited = 0;
     int64_t micro = 0, start_step = p->global_step;
     SDL_TRY(trainer_sample(t, 0, p->global_step, true)); // --sample_at_first
@@ -445,9 +449,13 @@ static SdlStatus trainer_setup(Trainer *t) {
     // 3. the network
     SDL_TRY(setup_network(t));
     // 4. the loader (caching encodes every image now)
-    EncodeCtx ectx = {t};
+    EncodeCtx ectx = {.t = t};
+    rng_seed(&ectx.rng, (uint64_t)t->seed ^ 0x5eedcac4eull);
+    t->grad_accum = a->gradient_accumulation_steps > 0 ? a->gradient_accumulation_steps : 1;
     LoaderOptions lo = {.seed = t->seed, .max_token_length = a->max_token_length, .weighted_captions = a->weighted_captions,
-                        .max_train_steps = a->max_train_steps, .cache_latents = a->cache_latents || a->cache_latents_to_disk,
+                        .pad_with_zero = false, // SD1's tokenizer pads with EOS
+                        .max_train_steps = a->max_train_steps, .gradient_accumulation_steps = t->grad_accum,
+                        .latent_channels = t->latent_c, .latent_downscale = t->latent_f, .cache_latents = a->cache_latents || a->cache_latents_to_disk,
                         .cache_latents_to_disk = a->cache_latents_to_disk, .skip_cache_check = a->skip_cache_check,
                         .vae_batch_size = a->vae_batch_size, .vae_id = t->model.files.path, .encode = cache_encode,
                         .encode_ctx = &ectx, .prefetch = 2};
@@ -459,7 +467,6 @@ static SdlStatus trainer_setup(Trainer *t) {
         t->model.loaded &= ~SD_LOAD_VAE;
     }
     // 5. steps arithmetic as kohya
-    t->grad_accum = a->gradient_accumulation_steps > 0 ? a->gradient_accumulation_steps : 1;
     t->batches_per_epoch = loader_batches_per_epoch(t->loader);
     if (t->batches_per_epoch == 0)
         return sdl_fail(SDL_ERR_ARG, a->data.train_data_dir, "check the folder names (<repeats>_<class>) and image files",
