@@ -5,6 +5,7 @@
 // near miss, file:line for config files), ignored and unsupported options, kohya's
 // cross-checks, --help, the docs listing every option, and the small opts_parse door.
 #include "harness.h"
+#include "cli/options.h"
 #include "base/error.h"
 #include "train/train_args.h"
 #include <stdlib.h>
