@@ -48,7 +48,7 @@ TOOL_BIN  := $(TOOL_SRC:%.c=$(BUILD)/%)
 TTOOL_BIN := $(TTOOL_SRC:%.c=$(BUILD)/%)
 LIB       := $(BUILD)/libsdlora.a
 
-.PHONY: all test bench asan clean tests tools
+.PHONY: all test bench asan clean tests tools demo
 # keep test and tool objects (otherwise make deletes them as intermediates and rebuilds every time)
 .SECONDARY:
 all: $(BUILD)/sdlora tools
@@ -84,6 +84,20 @@ test: tests
 
 bench: $(BENCH_BIN) $(BUILD)/sdlora
 	BUILD=$(BUILD) bench/run.sh
+
+# The README's first command: a LoRA trained end to end on a tiny model and a dataset that
+# sdlora generates itself (no downloads), with samples and TensorBoard logs, in demo/.
+DEMO ?= demo
+demo: $(BUILD)/sdlora
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BUILD)/sdlora init-model --preset tiny --seed 1 --out $(DEMO)/model
+	$(BUILD)/sdlora init-dataset --out $(DEMO)/data --count 12 --size 64
+	@printf 'shapes, a red circle on a blue background --w 64 --h 64 --s 20 --d 1\nshapes, a yellow triangle --w 64 --h 64 --s 20 --d 2\n' >$(DEMO)/prompts.txt
+	$(BUILD)/sdlora train --pretrained_model_name_or_path $(DEMO)/model --train_data_dir $(DEMO)/data \
+	    --caption_extension .txt --resolution 64 --output_dir $(DEMO)/out --output_name shapes \
+	    --network_dim 4 --network_alpha 2 --learning_rate 3e-3 --max_train_epochs 4 --save_every_n_epochs 2 \
+	    --cache_latents --sample_prompts $(DEMO)/prompts.txt --sample_every_n_epochs 2 --logging_dir $(DEMO)/logs --seed 1
+	@echo "outputs: $(DEMO)/out (LoRA files), $(DEMO)/out/sample (sample images), $(DEMO)/logs (TensorBoard)"
 
 asan:
 	SDLORA_TEST_QUICK=1 $(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" test
