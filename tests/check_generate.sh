@@ -93,5 +93,21 @@ err "generate: a size that is not a multiple" "multiples of 4 px" --prompt x --s
 err "generate: a bad seed" "not a seed" --prompt x --seed abc
 err "generate: a missing model" "$tmp/missing.safetensors" --prompt x --seed 1 --model "$tmp/missing.safetensors"
 err "generate: a model given as --lora" "lora" --prompt x --seed 1 --lora "$tmp/tiny.safetensors"
+err "generate: a missing wildcard file is named" "$tmp/wc/nope.txt" --prompt "a __nope__" --seed 1 --wildcard_dir "$tmp/wc"
+
+# dynamic prompts: {a|b} and __wildcard__ expanded per batch from its seed; the infotext holds the choice
+mkdir -p "$tmp/wc" && printf 'red\nblue\n# a comment\ngreen\n' >"$tmp/wc/color.txt"
+if "$bin" generate --model "$tmp/tiny.safetensors" --out "$tmp/dyn" --prompt "a {circle|square} in __color__" \
+      --wildcard_dir "$tmp/wc" --width 64 --height 64 --steps 1 --seed 3 --n_iter 6 >"$tmp/log" 2>&1; then
+    got=$(for f in "$tmp/dyn"/*.png; do grep -aoE "a (circle|square) in (red|blue|green)" "$f" | head -1; done | sort -u | wc -l)
+    raw=$(grep -al "__color__\|{circle" "$tmp/dyn"/*.png | wc -l)
+    if [ "$got" -ge 2 ] && [ "$raw" -eq 0 ]; then ok "generate: dynamic prompts and wildcards expand per seed ($got distinct prompts)"
+    else fail "generate: dynamic prompts (distinct $got, unexpanded $raw)"; fi
+    "$bin" generate --model "$tmp/tiny.safetensors" --out "$tmp/dyn2" --prompt "a {circle|square} in __color__" \
+      --wildcard_dir "$tmp/wc" --width 64 --height 64 --steps 1 --seed 5 >"$tmp/log" 2>&1
+    if [ "$(grep -aoE 'a [a-z]+ in [a-z]+' "$tmp/dyn2"/00000-5.png | head -1)" = "$(grep -aoE 'a [a-z]+ in [a-z]+' "$tmp/dyn"/00002-5.png | head -1)" ]; then
+        ok "generate: a seed reproduces its dynamic prompt"
+    else fail "generate: dynamic prompt not reproducible from the seed"; fi
+else fail "generate: dynamic prompt run"; fi
 
 [ "$fails" -eq 0 ]

@@ -27,6 +27,7 @@
 #include "lora/lora_apply.h"
 #include "lora/sha256.h"
 #include "models/sd_model.h"
+#include "sample/dynamic_prompts.h"
 #include "sample/pipeline.h"
 #include <dirent.h>
 #include <errno.h>
@@ -269,6 +270,7 @@ static int fail_opt(const char *opt, const char *hint, const char *fmt, const ch
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *vae_path = NULL, *lora_dir = NULL, *prompt = NULL, *negative = "", *out = NULL;
     const char *sampler = "euler_a", *seed_s = "-1", *lora_help_only = NULL; // --lora is parsed below
+    const char *wildcard_dir = NULL;
     int width = 512, height = 512, steps = 30, batch = 1, n_iter = 1, clip_skip = 1, vae_mb = 0;
     float cfg = 7.5f;
     bool v_param = false, tiling = false;
@@ -294,6 +296,8 @@ int cmd_generate(int argc, char **argv) {
         {.name = "n_iter", .type = OPT_INT, .dst = &n_iter, .min = 1, .max = 100000, .help = "runs (default 1): batch_size × n_iter images"},
         {.name = "clip_skip", .type = OPT_INT, .dst = &clip_skip, .min = 1, .max = 12, .help = "CLIP skip as A1111/kohya (default 1)"},
         {.name = "v_parameterization", .type = OPT_FLAG, .dst = &v_param, .help = "the model predicts v (SD2 768-v models); default: as the model says"},
+        {.name = "wildcard_dir", .type = OPT_STRING, .dst = &wildcard_dir,
+         .help = "folder of __name__ wildcard files (name.txt) for dynamic prompts {a|b} / {2::a|b} / __name__"},
         {.name = "vae_tiling", .type = OPT_FLAG, .dst = &tiling, .help = "decode in 512 px tiles (less memory for large images)"},
         {.name = "vae_memory_mb", .type = OPT_INT, .dst = &vae_mb, .min = 1, .max = 1 << 30,
          .help = "tile the decode when a whole one would need more than this (default: half the free memory)"},
@@ -369,9 +373,20 @@ int cmd_generate(int argc, char **argv) {
         return 1;
     }
     if (neg_tags.n_loras) log_warn("<lora:…> tags in the negative prompt are ignored (removed from its text)");
-
     LoraUse loras[2 * MAX_LORAS];
     int n_loras = 0, status = 1;
+    // dynamic prompts: checked now (bad syntax, missing wildcard files), expanded per batch below
+    DynPrompts *dyn = NULL;
+    bool dynamic = dynprompt_has_syntax(tags.prompt) || dynprompt_has_syntax(neg_tags.prompt);
+    if (dynamic) {
+        if (dynprompt_new(wildcard_dir, &dyn) != SDL_OK || dynprompt_check(dyn, tags.prompt, "--prompt") != SDL_OK ||
+            dynprompt_check(dyn, neg_tags.prompt, "--negative_prompt") != SDL_OK) {
+            sdl_error_print(stderr);
+            dynprompt_free(dyn);
+            goto done;
+        }
+    }
+
     for (int i = 0; i < n_lora_args; i++) {
         LoraUse *l = &loras[n_loras];
         memset(l, 0, sizeof *l);
@@ -485,6 +500,16 @@ int cmd_generate(int argc, char **argv) {
         for (int it = 0; it < n_iter && s == SDL_OK; it++) {
             gp.seed = seed + (uint64_t)it * (uint64_t)batch;
             pr.image0 = (int64_t)it * batch;
+            // dynamic prompts: one expansion per batch, chosen by the batch's first seed (so a
+            // seed reproduces its prompt); the infotext gets the same choices
+            char *dyn_prompt = NULL, *dyn_neg = NULL, *dyn_info = NULL;
+            if (dynamic) {
+                s = dynprompt_expand(dyn, tags.prompt, gp.seed, "--prompt", &dyn_prompt);
+                if (s == SDL_OK) s = dynprompt_expand(dyn, neg_tags.prompt, gp.seed, "--negative_prompt", &dyn_neg);
+                if (s == SDL_OK) s = dynprompt_expand(dyn, info_prompt, gp.seed, "--prompt", &dyn_info);
+                if (s != SDL_OK) break;
+                gp.prompt = dyn_prompt, gp.negative_prompt = dyn_neg;
+            }
             int tiled = 0;
             s = gen_txt2img(&gm, &gp, images, progress, &pr, &tiled);
             if (s != SDL_OK) {
@@ -500,7 +525,7 @@ int cmd_generate(int argc, char **argv) {
                 s = image_alloc(&img, width, height);
                 if (s != SDL_OK) break;
                 image_from_tensor(&img, images + (size_t)i * C * px);
-                GenInfo info = {info_prompt, negative, steps, gen_sampler_a1111_name(&scfg),
+                GenInfo info = {dynamic ? dyn_info : info_prompt, dynamic ? dyn_neg : negative, steps, gen_sampler_a1111_name(&scfg),
                                 scfg.use_karras_sigmas ? "Karras" : NULL, cfg, gp.seed + (uint64_t)i, width, height,
                                 mhash[0] ? mhash : NULL, model_name, vhash[0] ? vhash : NULL, vae_name, clip_skip,
                                 hashes[0] ? hashes : NULL, "sdlora " SDLORA_VERSION};
@@ -514,6 +539,7 @@ int cmd_generate(int argc, char **argv) {
                 free(path), free(text);
                 image_free(&img);
             }
+            free(dyn_prompt), free(dyn_neg), free(dyn_info);
         }
         if (s == SDL_OK)
             log_info("wrote %d image%s to %s in %.1f s (seed %llu)", written, written == 1 ? "" : "s", out, time_now() - t0,
@@ -521,6 +547,7 @@ int cmd_generate(int argc, char **argv) {
         else
             sdl_error_print(stderr);
         mem_free(images);
+        dynprompt_free(dyn);
         free(info_prompt), free(hashes), free(model_name), free(vae_name);
         lora_merge_free(&merge);
         sd_model_free(&sd);
