@@ -943,7 +943,8 @@ void train_args_print_help(FILE *f) {
 // ---------------------------------------------------------------------------------------
 // kohya's cross-checks
 
-static SdlStatus check_network_args(const TrainArgs *a) {
+SdlStatus train_args_network_args(const TrainArgs *a, NetworkArgs *out) {
+    *out = (NetworkArgs){0};
     static const char *const supported[] = {"conv_dim", "conv_alpha", "rank_dropout", "module_dropout"};
     // kohya's networks.lora knows these, sdlora does not implement them
     static const char *const kohya_only[] = {"block_dims", "block_alphas", "conv_block_dims", "conv_block_alphas",
@@ -964,8 +965,13 @@ static SdlStatus check_network_args(const TrainArgs *a) {
             double x = strtod(eq + 1, &end);
             if (end == eq + 1 || *end || !isfinite(x) || x < 0)
                 return sdl_fail(SDL_ERR_ARG, NULL, "give a number, e.g. conv_dim=4", "--network_args: '%s': not a number", *p);
-            if ((!strncmp(*p, "rank_dropout", klen) || !strncmp(*p, "module_dropout", klen)) && x > 1)
-                return sdl_fail(SDL_ERR_ARG, NULL, "a dropout is a probability from 0 to 1", "--network_args: '%s'", *p);
+            bool is_rank = !strncmp(*p, "rank_dropout", klen), is_module = !strncmp(*p, "module_dropout", klen);
+            if ((is_rank || is_module) && x >= 1)
+                return sdl_fail(SDL_ERR_ARG, NULL, "a dropout is a probability from 0 to below 1", "--network_args: '%s'", *p);
+            if (!strncmp(*p, "conv_dim", klen)) out->conv_dim = (int64_t)x;
+            else if (!strncmp(*p, "conv_alpha", klen)) out->conv_alpha = x, out->has_conv_alpha = true;
+            else if (is_rank) out->rank_dropout = x;
+            else out->module_dropout = x;
             continue;
         }
         for (size_t i = 0; i < sizeof kohya_only / sizeof *kohya_only; i++)
@@ -975,6 +981,8 @@ static SdlStatus check_network_args(const TrainArgs *a) {
         return sdl_fail(SDL_ERR_ARG, NULL, "networks.lora takes conv_dim, conv_alpha, rank_dropout, module_dropout",
                         "--network_args: unknown key '%.*s'", (int)klen, *p);
     }
+    // kohya: conv_alpha defaults to 1 when conv_dim is given
+    if (out->conv_dim > 0 && !out->has_conv_alpha) out->conv_alpha = 1;
     return SDL_OK;
 }
 
@@ -1005,7 +1013,7 @@ SdlStatus train_args_validate(const TrainArgs *a) {
         return sdl_fail(SDL_ERR_UNSUPPORTED, NULL, "use --network_module networks.lora (LoCon: --network_args conv_dim=N conv_alpha=X)",
                         "--network_module %s is not supported: sdlora trains kohya's networks.lora (LoRA and LoCon)%s",
                         a->network_module, strstr(a->network_module, "lycoris") ? "; LyCORIS algorithms are not implemented" : "");
-    SDL_TRY(check_network_args(a));
+    SDL_TRY(train_args_network_args(a, &(NetworkArgs){0}));
     if (strcmp(a->save_model_as, "safetensors") != 0)
         return sdl_fail(SDL_ERR_UNSUPPORTED, NULL, "use --save_model_as safetensors (what every UI loads)",
                         "--save_model_as %s is not supported: sdlora writes .safetensors only", a->save_model_as);

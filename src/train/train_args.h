@@ -194,6 +194,17 @@ SdlStatus train_args_apply_gui_json(TrainArgs *a, const char *text, const char *
 SdlStatus train_args_validate(const TrainArgs *a);
 void train_args_print_help(FILE *f);
 
+// --network_args of networks.lora, parsed: conv_dim / conv_alpha (LoCon; conv_alpha defaults to
+// 1 when conv_dim is given, as kohya), rank_dropout, module_dropout. Unknown keys and kohya's
+// block-wise / LoRA+ keys are errors naming them.
+typedef struct {
+    int64_t conv_dim;
+    double conv_alpha;
+    bool has_conv_alpha;
+    double rank_dropout, module_dropout;
+} NetworkArgs;
+SdlStatus train_args_network_args(const TrainArgs *a, NetworkArgs *out);
+
 // Whether the option (kohya name) was set on the command line or in a config file, and whether
 // a config file gave it as an integer (Python keeps 16 and 16.0 apart; metadata prints them so).
 bool train_args_given(const TrainArgs *a, const char *name);

@@ -16,30 +16,6 @@
 
 // ---------------------------------------------------------------- setup pieces
 
-static SdlStatus parse_network_args(const TrainArgs *a, LoraNetworkConfig *cfg) {
-    for (char **p = a->network_args; p && *p; p++) {
-        const char *eq = strchr(*p, '=');
-        if (!eq)
-            return sdl_fail(SDL_ERR_ARG, NULL, "write each item as key=value, e.g. --network_args conv_dim=4 conv_alpha=1",
-                            "--network_args: '%s' is not key=value", *p);
-        size_t klen = (size_t)(eq - *p);
-        const char *v = eq + 1;
-        char *end;
-        double x = strtod(v, &end);
-        bool num = end != v && *end == 0;
-        if (klen == 8 && !strncmp(*p, "conv_dim", 8) && num) cfg->conv_dim = (int64_t)x;
-        else if (klen == 10 && !strncmp(*p, "conv_alpha", 10) && num) cfg->conv_alpha = (float)x;
-        else if (klen == 12 && !strncmp(*p, "rank_dropout", 12) && num) cfg->rank_dropout = (float)x;
-        else if (klen == 14 && !strncmp(*p, "module_dropout", 14) && num) cfg->module_dropout = (float)x;
-        else
-            return sdl_fail(SDL_ERR_UNSUPPORTED, NULL,
-                            "sdlora's networks.lora takes conv_dim, conv_alpha, rank_dropout and module_dropout (see docs/training.md)",
-                            "--network_args: '%s' is not supported", *p);
-    }
-    if (cfg->conv_dim > 0 && cfg->conv_alpha <= 0) cfg->conv_alpha = 1; // kohya: conv_alpha defaults to 1
-    return SDL_OK;
-}
-
 static SdlStatus objective_from_args(const TrainArgs *a, bool v_pred, ObjectiveConfig *o) {
     *o = objective_config_default();
     o->noise_offset = a->noise_offset;
@@ -139,7 +115,12 @@ static SdlStatus setup_network(Trainer *t) {
     cfg.dropout = (float)a->network_dropout;
     cfg.train_unet = !a->network_train_text_encoder_only;
     cfg.train_te = !a->network_train_unet_only;
-    SDL_TRY(parse_network_args(a, &cfg));
+    NetworkArgs na;
+    SDL_TRY(train_args_network_args(a, &na));
+    cfg.conv_dim = na.conv_dim;
+    cfg.conv_alpha = (float)na.conv_alpha;
+    cfg.rank_dropout = (float)na.rank_dropout;
+    cfg.module_dropout = (float)na.module_dropout;
     SafeTensors dims;
     bool have_dims = false;
     if (a->dim_from_weights) {
