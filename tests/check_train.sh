@@ -66,7 +66,7 @@ if "$cmp" "$tmp/b/l.safetensors" "$tmp/a/l.safetensors" 0 0 >"$tmp/cmp" 2>&1; th
 else fail "train: resume is not bit-exact"; cat "$tmp/cmp"; fi
 
 # 3. samples during training (kohya prompt file and names) and TensorBoard events
-printf '# samples\nshapes, a red circle --w 64 --h 64 --s 4 --d 5\nshapes, a blue square --w 64 --h 64 --s 3 --l 5 --n blurry --ss euler_a\n' >"$tmp/prompts.txt"
+printf '# samples\nshapes, a {red|green} circle --w 64 --h 64 --s 4 --d 5\nshapes, a blue square --w 64 --h 64 --s 3 --l 5 --n blurry --ss euler_a\n' >"$tmp/prompts.txt"
 if "$bin" train "${common[@]}" --output_dir "$tmp/s" --output_name s --max_train_epochs 2 --sample_prompts "$tmp/prompts.txt" \
       --sample_every_n_epochs 1 --sample_at_first --logging_dir "$tmp/s/logs" >"$tmp/log6" 2>&1; then
     n=$(ls "$tmp/s/sample" | grep -cE '^s_e00000[012]_0[01]_[0-9]{14}(_5)?\.png$')
@@ -77,6 +77,11 @@ if "$bin" train "${common[@]}" --output_dir "$tmp/s" --output_name s --max_train
     if grep -aq "Negative prompt: blurry" "$f" && grep -aq "Steps: 3, Sampler: Euler a, CFG scale: 5" "$f"; then
         ok "train: sample PNGs carry A1111 parameters from the prompt options"
     else fail "train: sample parameters"; fi
+    # a dynamic sample prompt with a fixed seed gives the same expansion every time
+    if [ "$(grep -aohE 'a (red|green) circle' "$tmp/s/sample"/s_e00000?_00_*.png | sort -u | wc -l)" = 1 ] \
+       && ! grep -aq '{red' "$tmp/s/sample"/s_e000000_00_*.png; then
+        ok "train: dynamic sample prompts expanded from the sample's seed"
+    else fail "train: dynamic sample prompt"; fi
     ev=$(find "$tmp/s/logs" -path '*/network_train/events.out.tfevents.*' | head -1)
     if [ -n "$ev" ] && [ -s "$ev" ] && grep -aq "loss/current" "$ev" && grep -aq "lr/unet" "$ev" && grep -aq "loss/epoch" "$ev"; then
         ok "train: TensorBoard events under <logging_dir>/<time>/network_train with kohya's tags"

@@ -123,6 +123,14 @@ void arena_init_measure(Arena *a, MemClass cls) {
     a->measuring = 1;
 }
 
+void arena_init_view(Arena *a, MemClass cls, void *base, size_t bytes) {
+    memset(a, 0, sizeof *a);
+    a->cls = cls;
+    a->base = base;
+    a->size = bytes;
+    a->measuring = base == NULL;
+}
+
 void *arena_alloc(Arena *a, size_t bytes) {
     size_t n = mem_align_up(bytes);
     if (a->measuring) {

@@ -49,6 +49,10 @@ static inline size_t mem_align_up(size_t n) { return (n + (MEM_ALIGN - 1)) & ~(s
 
 void arena_init(Arena *a, MemClass cls, size_t bytes);
 void arena_init_measure(Arena *a, MemClass cls);
+// An arena over memory owned elsewhere (a region of a bigger arena that several users share in
+// turn, e.g. the one UNet step whose internals gradient checkpointing keeps); base NULL gives a
+// measuring arena. Never arena_free a view.
+void arena_init_view(Arena *a, MemClass cls, void *base, size_t bytes);
 // Returns a MEM_ALIGN-aligned block; NULL when measuring. Asserts the plan holds.
 void *arena_alloc(Arena *a, size_t bytes);
 static inline float *arena_floats(Arena *a, size_t n) { return (float *)arena_alloc(a, n * sizeof(float)); }

@@ -3,7 +3,8 @@
 // The blocks run as one flat sequence of steps; the skip tensors are the outputs of the steps
 // that push them. Backward walks the steps in reverse with two ping-pong gradient buffers; the
 // gradient of a skip tensor (written when the up-block resnet that consumed it runs) is added
-// when the walk reaches the step that produced it.
+// when the walk reaches the step that produced it. Under gradient checkpointing the steps'
+// internals share one region and backward re-runs each step's forward before its backward.
 #include "models/unet.h"
 #include "io/safetensors.h"
 #include "models/load.h"
@@ -189,7 +190,9 @@ void unet_unplan(Unet *u) {
     free(u->skips);
     free(u->dskips);
     u->skips = u->dskips = NULL;
-    u->planned = 0;
+    u->planned = u->planned_checkpointing = 0;
+    u->step_bytes = 0;
+    u->region_step = -1;
     u->B = u->H = u->W = u->T = 0;
 }
 
@@ -306,7 +309,31 @@ static size_t size_steps(Unet *u) {
     return work;
 }
 
+// What step s saves for its own backward (module internals and LoRA h), from arena a.
+static void plan_step(UnetStep *s, Arena *a, int64_t B, int64_t T) {
+    switch (s->kind) {
+    case UNET_STEP_RESNET: resblock_plan(s->mod, a, B, s->H, s->W); break;
+    case UNET_STEP_ATTN: transformer2d_plan(s->mod, a, B, s->H, s->W, T); break;
+    case UNET_STEP_DOWN: downsample_plan(s->mod, a, B, s->H, s->W); break;
+    case UNET_STEP_UP: upsample_plan(s->mod, a, B, s->H, s->W); break;
+    }
+}
+
+// Gradient checkpointing: the largest of the steps' saved internals (bytes), the shared region.
+static size_t max_step_bytes(Unet *u) {
+    size_t m = 0;
+    for (int k = 0; k < u->n_steps; k++) {
+        Arena a;
+        arena_init_measure(&a, MEM_ACTIVATIONS);
+        plan_step(&u->steps[k], &a, u->B, u->T);
+        m = max_sz(m, a.used);
+    }
+    return m;
+}
+
 // One pass over both arenas (measuring or real): the same calls hand out the same layout.
+// With checkpointing every step plans its internals into one shared region (a view that starts
+// over for each step); without, they follow each other in the arena.
 static void plan_pass(Unet *u, size_t work_floats) {
     Arena *a = &u->acts, *sc = &u->scratch;
     const UnetConfig *c = &u->cfg;
@@ -324,6 +351,7 @@ static void plan_pass(Unet *u, size_t work_floats) {
     conv_plan_lora(&u->conv_in, a, B, H, W);
     u->h0 = arena_floats(a, (size_t)(B * C0 * H * W));
     u->skips[0] = u->h0;
+    void *region = u->checkpointing ? arena_alloc(a, u->step_bytes) : NULL; // NULL while measuring
     size_t plain = (size_t)(B * C0 * H * W), cat = 0;
     for (int k = 0; k < u->n_steps; k++) {
         UnetStep *s = &u->steps[k];
@@ -331,12 +359,9 @@ static void plan_pass(Unet *u, size_t work_floats) {
         if (s->push >= 0) u->skips[s->push] = s->out;
         plain = max_sz(plain, max_sz((size_t)(B * s->out_c * s->OH * s->OW), (size_t)(B * s->in_c * s->H * s->W)));
         if (s->pop >= 0) cat = max_sz(cat, (size_t)(B * (s->in_c + s->skip_c) * s->H * s->W));
-        switch (s->kind) {
-        case UNET_STEP_RESNET: resblock_plan(s->mod, a, B, s->H, s->W); break;
-        case UNET_STEP_ATTN: transformer2d_plan(s->mod, a, B, s->H, s->W, T); break;
-        case UNET_STEP_DOWN: downsample_plan(s->mod, a, B, s->H, s->W); break;
-        case UNET_STEP_UP: upsample_plan(s->mod, a, B, s->H, s->W); break;
-        }
+        Arena view, *sa = a;
+        if (u->checkpointing) arena_init_view(&view, MEM_ACTIVATIONS, region, u->step_bytes), sa = &view;
+        plan_step(s, sa, B, T);
     }
     u->out_mean = arena_floats(a, (size_t)(B * c->norm_num_groups));
     u->out_rstd = arena_floats(a, (size_t)(B * c->norm_num_groups));
@@ -355,6 +380,7 @@ static void plan_pass(Unet *u, size_t work_floats) {
     u->dtemb_act = arena_floats(sc, (size_t)(B * E));
     u->dtemb_tmp = arena_floats(sc, (size_t)(2 * B * E));
     u->work = arena_floats(sc, work_floats);
+    u->recomp = u->checkpointing ? arena_floats(sc, plain) : NULL;
 }
 
 SdlStatus unet_plan(Unet *u, int64_t B, int64_t H, int64_t W, int64_t Tctx) {
@@ -363,13 +389,18 @@ SdlStatus unet_plan(Unet *u, int64_t B, int64_t H, int64_t W, int64_t Tctx) {
         return sdl_fail(SDL_ERR_ARG, NULL, "use image sizes whose latents are multiples of the UNet's downsampling (64 px for SD)",
                         "UNet: latent size %lldx%lld (batch %lld, %lld context tokens) is not a positive multiple of %lld",
                         (long long)H, (long long)W, (long long)B, (long long)Tctx, (long long)mult);
-    if (u->planned && u->B == B && u->H == H && u->W == W && u->T == Tctx) return SDL_OK;
+    int ckpt = u->checkpointing != 0;
+    if (u->planned && u->B == B && u->H == H && u->W == W && u->T == Tctx && u->planned_checkpointing == ckpt)
+        return SDL_OK;
     unet_unplan(u);
     u->B = B, u->H = H, u->W = W, u->T = Tctx;
+    u->checkpointing = ckpt;
     u->skips = calloc((size_t)u->n_skips, sizeof *u->skips);
     u->dskips = calloc((size_t)u->n_skips, sizeof *u->dskips);
     SDL_ASSERT(u->skips && u->dskips);
     size_t work = size_steps(u);
+    u->step_bytes = ckpt ? max_step_bytes(u) : 0;
+    u->region_step = -1;
     arena_init_measure(&u->acts, MEM_ACTIVATIONS);
     arena_init_measure(&u->scratch, MEM_SCRATCH);
     plan_pass(u, work);
@@ -379,13 +410,33 @@ SdlStatus unet_plan(Unet *u, int64_t B, int64_t H, int64_t W, int64_t Tctx) {
     plan_pass(u, work);
     SDL_ASSERT(u->acts.used == act && u->scratch.used == scr);
     u->act_bytes = act, u->scratch_bytes = scr;
-    u->planned = 1;
+    u->planned = 1, u->planned_checkpointing = ckpt;
     return SDL_OK;
 }
 
 // ---- forward ----------------------------------------------------------------------------------
 
 static const float *step_input(const Unet *u, int k) { return k == 0 ? u->h0 : u->steps[k - 1].out; }
+
+// Step k's forward from its input (and skip), writing out (B, out_c, OH, OW) and the step's
+// saved internals. Backward calls it again under checkpointing (out is then a throwaway).
+static void step_forward(Unet *u, int k, float *out) {
+    UnetStep *s = &u->steps[k];
+    int64_t B = u->B, T = u->T;
+    const float *x = step_input(u, k);
+    switch (s->kind) {
+    case UNET_STEP_RESNET:
+        if (s->pop >= 0) {
+            concat_channels_forward(u->cat, x, u->skips[s->pop], B, s->in_c, s->skip_c, s->H * s->W);
+            x = u->cat;
+        }
+        resblock_forward(s->mod, out, x, u->temb_act, B, s->H, s->W, u->work);
+        break;
+    case UNET_STEP_ATTN: transformer2d_forward(s->mod, out, x, u->context, B, s->H, s->W, T, u->work); break;
+    case UNET_STEP_DOWN: downsample_forward(s->mod, out, x, B, s->H, s->W, u->work); break;
+    case UNET_STEP_UP: upsample_forward(s->mod, out, x, B, s->H, s->W, u->work); break;
+    }
+}
 
 void unet_forward(Unet *u, float *eps, const float *latents, const float *timesteps, const float *context) {
     SDL_ASSERT(u->planned);
@@ -403,22 +454,8 @@ void unet_forward(Unet *u, float *eps, const float *latents, const float *timest
     silu_forward(u->temb_act, u->temb, B * E);
 
     conv_module_forward(&u->conv_in, u->h0, u->latents, B, H, W, u->work);
-    for (int k = 0; k < u->n_steps; k++) {
-        UnetStep *s = &u->steps[k];
-        const float *x = step_input(u, k);
-        switch (s->kind) {
-        case UNET_STEP_RESNET:
-            if (s->pop >= 0) {
-                concat_channels_forward(u->cat, x, u->skips[s->pop], B, s->in_c, s->skip_c, s->H * s->W);
-                x = u->cat;
-            }
-            resblock_forward(s->mod, s->out, x, u->temb_act, B, s->H, s->W, u->work);
-            break;
-        case UNET_STEP_ATTN: transformer2d_forward(s->mod, s->out, x, u->context, B, s->H, s->W, T, u->work); break;
-        case UNET_STEP_DOWN: downsample_forward(s->mod, s->out, x, B, s->H, s->W, u->work); break;
-        case UNET_STEP_UP: upsample_forward(s->mod, s->out, x, B, s->H, s->W, u->work); break;
-        }
-    }
+    for (int k = 0; k < u->n_steps; k++) step_forward(u, k, u->steps[k].out);
+    u->region_step = u->checkpointing ? u->n_steps - 1 : -1;
     const float *last = step_input(u, u->n_steps);
     float *a = u->work, *mod = a + B * C0 * H * W;
     groupnorm_silu_forward(a, u->out_mean, u->out_rstd, last, u->norm_out.w, u->norm_out.b, B, C0, H * W, G,
@@ -475,6 +512,10 @@ void unet_backward(Unet *u, float *dlatents, float *dcontext, const float *deps)
         UnetStep *s = &u->steps[k];
         const float *x = step_input(u, k);
         int64_t HW = s->H * s->W;
+        if (u->checkpointing && u->region_step != k) { // bring back this step's internals
+            step_forward(u, k, u->recomp);
+            u->region_step = k;
+        }
         if (s->push >= 0) add_into(g, u->dskips[s->push], B * s->out_c * s->OH * s->OW);
         float *dx = need[k] ? spare : NULL;
         switch (s->kind) {

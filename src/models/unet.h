@@ -15,6 +15,14 @@
 // to the modules unet_visit_modules lists, and/or request parameter grads -> unet_plan(B, H, W,
 // Tctx) -> unet_forward / unet_backward, any number of times. Re-plan after attaching adapters
 // or to change the shapes. forward keeps copies of its inputs for backward.
+//
+// Gradient checkpointing (u->checkpointing = 1 before unet_plan): forward keeps only each
+// step's output (the next step's input, and the skip tensors); the internals a step saves for
+// its backward (norm statistics, attention q/k/v/o, GEGLU inputs, LoRA h, ...) are planned in
+// one region that every step shares. Backward re-runs a step's forward into that region just
+// before its backward (the last step's are still there after forward). Same numbers, bit for
+// bit (the recomputed forward is the same computation on the same inputs, LoRA dropout masks
+// included); about one more forward of compute.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -68,12 +76,15 @@ typedef struct {
     UnetStep *steps;
     int n_steps, n_skips;         // skip 0 is conv_in's output
     int *need;                    // n_steps + 1 flags for backward (see unet_backward)
+    int checkpointing;            // set before unet_plan: recompute step internals in backward (above)
 
     // ---- plan (unet_plan) ----
     int64_t B, H, W, T;
-    int planned;
+    int planned, planned_checkpointing;
     Arena acts, scratch;
     size_t act_bytes, scratch_bytes;
+    size_t step_bytes;            // checkpointing: the shared step region (part of act_bytes), else 0
+    int region_step;              // checkpointing: the step whose internals the region holds, -1 none
     float *latents, *timesteps, *context; // copies of the inputs: (B, in, H, W), (B), (B, T, ctx)
     float *t_emb;                 // (B, C0) sinusoidal embedding
     float *temb_h, *temb_a;       // (B, E) linear_1 output, silu of it
@@ -83,6 +94,7 @@ typedef struct {
     float **skips;                // n_skips pointers into the activations
     // scratch: gradient ping-pong, concat buffers, skip grads, time-embedding grads, work
     float *g0, *g1, *cat, *dcat, **dskips, *dtemb_act, *dtemb_tmp, *work;
+    float *recomp;                // checkpointing: the output of a recomputed step (discarded)
 } Unet;
 
 // Builds the modules and the ParamTable (weights allocated in MEM_BASE_WEIGHTS, zeroed):
@@ -114,8 +126,9 @@ void unet_visit_modules(Unet *u, UnetModuleFn fn, void *ctx);
 
 // Plans activations (MEM_ACTIVATIONS) and scratch (MEM_SCRATCH) for batch B, latents H x W and
 // Tctx context tokens; H and W must be multiples of unet_size_multiple(). Sets act_bytes and
-// scratch_bytes. Calling it again with the same shapes does nothing; after attaching or removing
-// LoRA adapters, unet_unplan first (their saved activations are planned here).
+// scratch_bytes. Calling it again with the same shapes (and checkpointing flag) does nothing;
+// after attaching or removing LoRA adapters, unet_unplan first (their saved activations are
+// planned here).
 SdlStatus unet_plan(Unet *u, int64_t B, int64_t H, int64_t W, int64_t Tctx);
 void unet_unplan(Unet *u); // frees the activations and scratch
 // eps (B, out, H, W) from latents (B, in, H, W), timesteps (B) and context (B, Tctx, ctx_dim).

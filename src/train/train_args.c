@@ -316,6 +316,8 @@ static int make_specs(TrainArgs *a, OptSpec *s) {
     I64("sample_every_n_epochs", sample_every_n_epochs, .help = "sample every N epochs (overrides steps)", .defval = "None");
     I64("sample_every_n_steps", sample_every_n_steps, .help = "sample every N steps", .defval = "None");
     FLG("sample_at_first", sample_at_first, .help = "sample before training");
+    STR("wildcard_dir", wildcard_dir,
+        .help = "sdlora: folder of __name__ wildcard files for dynamic prompts ({a|b}, {2::a|b}) in sample prompts");
 
     // ---- config and sdlora
     STR("config_file", config_file, .group = "config file and sdlora",

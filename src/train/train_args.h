@@ -164,6 +164,7 @@ typedef struct {
     char *sample_sampler;                // "ddim"
     int64_t sample_every_n_epochs, sample_every_n_steps; // 0 = off
     bool sample_at_first;
+    char *wildcard_dir;                  // sdlora: __name__ wildcards for dynamic sample prompts
 
     // ---- sdlora ----
     int64_t threads;                     // 0 = all cores

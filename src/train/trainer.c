@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/version.h"
+#include "sample/dynamic_prompts.h"
 #include "ops/gemm.h"
 #include <math.h>
 #include <time.h>
@@ -498,6 +499,7 @@ static void trainer_free(Trainer *t) {
     if (t->tb && !tfevents_close(t->tb)) log_warn("some TensorBoard events could not be written");
     if (t->meta_ready) train_meta_free(&t->meta);
     sample_prompts_free(&t->prompts);
+    dynprompt_free(t->dyn);
 }
 
 SdlStatus trainer_run(const TrainArgs *a) {

@@ -55,6 +55,7 @@ typedef struct {
     SamplePromptList prompts;   // --sample_prompts
     SampleSchedule sample_sched;
     bool sampling;              // prompts and a schedule: the VAE stays loaded
+    struct DynPrompts *dyn;     // dynamic prompt expansion (sample prompts with {a|b} / __name__)
 } Trainer;
 
 // trainer_save.c

@@ -10,6 +10,7 @@
 #include "base/mem.h"
 #include "base/version.h"
 #include "io/image.h"
+#include "sample/dynamic_prompts.h"
 #include "sample/pipeline.h"
 #include "sample/prompt_file.h"
 #include <errno.h>
@@ -35,8 +36,13 @@ SdlStatus trainer_sample_setup(Trainer *t) {
                                        t->sample_sched.at_first);
     if (t->prompts.n > 0 && !t->sampling)
         log_warn("--sample_prompts given without --sample_every_n_epochs/--sample_every_n_steps/--sample_at_first: no samples");
-    // the sampler names are checked now, not at the first sample an hour in
+    // the sampler names and dynamic-prompt syntax are checked now, not at the first sample an hour in
+    SDL_TRY(dynprompt_new(a->wildcard_dir, &t->dyn));
     for (int64_t i = 0; i < t->prompts.n; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "sample prompt %lld", (long long)i);
+        SDL_TRY(dynprompt_check(t->dyn, t->prompts.items[i].prompt, where));
+        if (t->prompts.items[i].negative_prompt) SDL_TRY(dynprompt_check(t->dyn, t->prompts.items[i].negative_prompt, where));
         SamplerConfig sc;
         const char *name = t->prompts.items[i].sampler ? t->prompts.items[i].sampler : a->sample_sampler;
         SDL_TRY(gen_sampler_config(name ? name : "ddim", 0, &sc));
@@ -55,20 +61,31 @@ static SdlStatus sample_one(Trainer *t, const SamplePrompt *p, int64_t epoch, in
     // sizes the pipeline accepts: multiples of VAE factor × UNet multiple (SD: 64 px)
     int64_t m = t->latent_f * unet_size_multiple(&t->model.unet.cfg);
     GenParams gp = gen_params_default();
-    gp.prompt = p->prompt;
-    gp.negative_prompt = p->negative_prompt;
+    gp.seed = p->has_seed ? p->seed : derive_seed(t->seed, steps, p->index);
+    // dynamic prompts: the choices follow the image seed (a fixed --d gives a fixed prompt)
+    char *prompt = NULL, *neg = NULL;
+    SDL_TRY(dynprompt_expand(t->dyn, p->prompt, gp.seed, "sample prompt", &prompt));
+    if (p->negative_prompt && dynprompt_expand(t->dyn, p->negative_prompt, gp.seed, "sample prompt", &neg) != SDL_OK) {
+        free(prompt);
+        return sdl_last_error()->status;
+    }
+    gp.prompt = prompt;
+    gp.negative_prompt = neg;
     gp.width = p->width / m * m > 0 ? p->width / m * m : m;
     gp.height = p->height / m * m > 0 ? p->height / m * m : m;
     gp.steps = p->steps;
     gp.cfg_scale = p->scale;
-    gp.seed = p->has_seed ? p->seed : derive_seed(t->seed, steps, p->index);
     gp.clip_skip = a->clip_skip > 0 ? (int)a->clip_skip : 1;
     const char *sampler = p->sampler ? p->sampler : a->sample_sampler ? a->sample_sampler : "ddim";
-    SDL_TRY(gen_sampler_config(sampler, t->v_pred, &gp.sampler));
+    SdlStatus s = gen_sampler_config(sampler, t->v_pred, &gp.sampler);
+    if (s != SDL_OK) {
+        free(prompt), free(neg);
+        return s;
+    }
     GenModels gm = {&t->model.unet, &t->model.te, t->model.tokenizer, &t->model.vae};
     size_t n = (size_t)(3 * gp.width * gp.height);
     float *img = mem_alloc(MEM_OTHER, n * sizeof(float));
-    SdlStatus s = gen_txt2img(&gm, &gp, img, NULL, NULL, NULL);
+    s = gen_txt2img(&gm, &gp, img, NULL, NULL, NULL);
     Image out = {0};
     if (s == SDL_OK) s = image_alloc(&out, gp.width, gp.height);
     if (s == SDL_OK) {
@@ -78,7 +95,7 @@ static SdlStatus sample_one(Trainer *t, const SamplePrompt *p, int64_t epoch, in
         named.has_seed = p->has_seed; // kohya puts the seed in the name only when the prompt gives one
         sample_file_name(path, sizeof path, a->output_dir, a->output_name, epoch, steps, &named, time(NULL));
         snprintf(steps_txt, sizeof steps_txt, "%lld", (long long)steps);
-        GenInfo info = {.prompt = p->prompt, .negative_prompt = p->negative_prompt, .steps = gp.steps,
+        GenInfo info = {.prompt = prompt, .negative_prompt = neg, .steps = gp.steps,
                         .sampler = gen_sampler_a1111_name(&gp.sampler), .cfg_scale = gp.cfg_scale, .seed = gp.seed,
                         .width = gp.width, .height = gp.height, .clip_skip = gp.clip_skip,
                         .version = "sdlora " SDLORA_VERSION};
@@ -91,6 +108,7 @@ static SdlStatus sample_one(Trainer *t, const SamplePrompt *p, int64_t epoch, in
     }
     image_free(&out);
     mem_free(img);
+    free(prompt), free(neg);
     return s;
 }
 
