@@ -49,6 +49,16 @@ if [ -n "$first" ] && [ -n "$last" ] && awk -v a="$first" -v b="$last" 'BEGIN { 
     ok "train: loss falls (epoch 1 average $first, epoch 12 average $last)"
 else fail "train: loss did not fall (epoch 1: '$first', epoch 12: '$last')"; grep -i "average loss" "$tmp/log1"; fi
 
+# a saved LoRA (fp16) reloads with --network_weights and continues from where it was: its first
+# epoch starts near the trained loss, not the fresh one
+if "$bin" train "${common[@]}" --output_dir "$tmp/cont" --network_dim 4 --network_alpha 2 --learning_rate 3e-3 \
+      --max_train_epochs 1 --network_weights "$tmp/out/shapes.safetensors" >"$tmp/logc" 2>&1; then
+    cont=$(grep -o 'epoch 1/1: average loss [0-9.]*' "$tmp/logc" | awk '{print $NF}')
+    if [ -n "$cont" ] && [ -n "$first" ] && awk -v a="$first" -v b="$cont" 'BEGIN { exit !(b < 0.9 * a) }'; then
+        ok "train: --network_weights continues a saved LoRA (epoch 1 average $cont vs fresh $first)"
+    else fail "train: --network_weights did not continue ('$cont' vs fresh '$first')"; fi
+else fail "train: --network_weights run"; cat "$tmp/logc"; fi
+
 # 2. LoCon, UNet only, step saves with state; then resume from the step-4 state: bit-identical
 locon=(--network_dim 4 --network_alpha 2 --network_args conv_dim=2 conv_alpha=1 --network_train_unet_only
        --learning_rate 1e-3 --max_train_steps 8 --save_every_n_steps 4 --save_state --optimizer_type AdamW)

@@ -489,6 +489,157 @@ static void test_finite_differences(void) {
     st_close(&st);
 }
 
+// ---- gradient checkpointing -----------------------------------------------------------------
+
+typedef struct {
+    LoraAdapter *a[128];
+    int64_t numel_down[128], numel_up[128];
+    int n;
+    int transformer_only; // kohya's default targets; else every Linear and Conv2d
+    int64_t batch;
+} AttachAll;
+
+// A rank-2 adapter with random weights on the module; every third one with network and rank
+// dropout, so the recomputed forward must redraw the same masks.
+static void attach_all(void *ctx, const char *path, BlockModuleKind kind, void *module, const char *cls) {
+    AttachAll *at = ctx;
+    if (at->transformer_only && strcmp(cls, "Transformer2DModel") != 0) return;
+    SDL_ASSERT(at->n < 128);
+    LoraAdapter *a = calloc(1, sizeof *a);
+    int i = at->n++;
+    int64_t in, out, k2 = 1;
+    if (kind == BLOCK_MODULE_LINEAR) {
+        Linear *m = module;
+        in = m->in, out = m->out, m->lora = a;
+    } else {
+        Conv2d *m = module;
+        in = m->in, out = m->out, k2 = m->k * m->k, m->lora = a;
+    }
+    a->rank = 2, a->scale = 0.5f, a->batch = at->batch;
+    at->numel_down[i] = 2 * in * k2, at->numel_up[i] = out * 2;
+    a->down = alloc_randn(at->numel_down[i], 0.3f / (float)k2, 500 + (uint64_t)i);
+    a->up = alloc_randn(at->numel_up[i], 0.3f, 700 + (uint64_t)i);
+    a->ddown = alloc_floats(at->numel_down[i]), a->dup = alloc_floats(at->numel_up[i]);
+    if (i % 3 == 0) a->dropout = 0.25f, a->rank_dropout = 0.3f, a->seed = 0x1234 + (uint64_t)i;
+    at->a[i] = a;
+}
+
+static void free_adapters(AttachAll *at) {
+    for (int i = 0; i < at->n; i++) {
+        free((void *)at->a[i]->down), free((void *)at->a[i]->up), free(at->a[i]->ddown), free(at->a[i]->dup);
+        free(at->a[i]);
+    }
+    at->n = 0;
+}
+
+// Everything backward produced: dlatents, dcontext (when asked), every adapter's grads, every
+// requested parameter grad, concatenated.
+static float *collect_grads(Run *r, AttachAll *at, const float *dlat, const float *dctx, int64_t *n_out) {
+    int64_t n_lat = r->B * 4 * r->H * r->W, n_ctx = r->B * r->T * r->u.cfg.cross_attention_dim, n = 0;
+    n += dlat ? n_lat : 0, n += dctx ? n_ctx : 0;
+    for (int i = 0; i < at->n; i++) n += at->numel_down[i] + at->numel_up[i];
+    for (int64_t i = 0; i < r->u.params.n; i++)
+        if (r->u.slots[i].owned) n += r->u.params.entries[i].numel;
+    float *g = alloc_floats(n), *p = g;
+#define PUT(src, cnt) (memcpy(p, (src), (size_t)(cnt) * sizeof(float)), p += (cnt))
+    if (dlat) PUT(dlat, n_lat);
+    if (dctx) PUT(dctx, n_ctx);
+    for (int i = 0; i < at->n; i++) PUT(at->a[i]->ddown, at->numel_down[i]), PUT(at->a[i]->dup, at->numel_up[i]);
+    for (int64_t i = 0; i < r->u.params.n; i++)
+        if (r->u.slots[i].owned) PUT(r->u.slots[i].owned, r->u.params.entries[i].numel);
+#undef PUT
+    *n_out = n;
+    return g;
+}
+
+static void zero_all(Run *r, AttachAll *at) {
+    unet_zero_grads(&r->u);
+    for (int i = 0; i < at->n; i++) {
+        memset(at->a[i]->ddown, 0, (size_t)at->numel_down[i] * sizeof(float));
+        memset(at->a[i]->dup, 0, (size_t)at->numel_up[i] * sizeof(float));
+    }
+}
+
+// One forward + backward with the given checkpointing flag; returns eps and the grads.
+static float *ckpt_run(Run *r, AttachAll *at, int ckpt, int inputs, int64_t *n, size_t *act_bytes) {
+    int64_t n_lat = r->B * 4 * r->H * r->W, n_ctx = r->B * r->T * r->u.cfg.cross_attention_dim;
+    r->u.checkpointing = ckpt;
+    CHECK(unet_plan(&r->u, r->B, r->H, r->W, r->T) == SDL_OK);
+    CHECK(r->u.planned_checkpointing == ckpt && (r->u.step_bytes > 0) == (ckpt != 0));
+    *act_bytes = r->u.act_bytes;
+    zero_all(r, at);
+    float *dlat = inputs ? alloc_floats(n_lat) : NULL, *dctx = inputs ? alloc_floats(n_ctx) : NULL;
+    unet_forward(&r->u, r->eps, r->latents, r->timesteps, r->context);
+    unet_backward(&r->u, dlat, dctx, r->deps);
+    float *g = collect_grads(r, at, dlat, dctx, n);
+    float *all = alloc_floats(*n + n_lat);
+    memcpy(all, r->eps, (size_t)n_lat * sizeof(float));
+    memcpy(all + n_lat, g, (size_t)*n * sizeof(float));
+    *n += n_lat;
+    free(g), free(dlat), free(dctx);
+    return all;
+}
+
+// Gradient checkpointing gives the same eps and the same gradients, bit for bit: with LoRA (and
+// LoCon) adapters on every module, some with dropout, all weight grads requested and both input
+// grads; and in the LoRA training case (adapters on the transformers only, nothing else asked,
+// batch 2). The activations planned are fewer; a second step under checkpointing repeats the
+// first.
+static void test_checkpointing(void) {
+    SafeTensors st;
+    if (!open_golden(&st)) return;
+    for (int c = 0; c < 2; c++) {
+        Run r;
+        if (!load_sd1(&r)) break;
+        AttachAll at = {.transformer_only = c == 1, .batch = 1};
+        run_inputs(&r, &st, "sd1");
+        if (c == 1) { // batch 2: the same inputs twice, other timesteps for the second
+            int64_t nl = 4 * r.H * r.W, nc = r.T * r.u.cfg.cross_attention_dim;
+            r.latents = realloc(r.latents, (size_t)(2 * nl) * sizeof(float));
+            r.context = realloc(r.context, (size_t)(2 * nc) * sizeof(float));
+            r.deps = realloc(r.deps, (size_t)(2 * nl) * sizeof(float));
+            r.timesteps = realloc(r.timesteps, 2 * sizeof(float));
+            free(r.eps);
+            r.eps = alloc_floats(2 * nl);
+            memcpy(r.latents + nl, r.latents, (size_t)nl * sizeof(float));
+            memcpy(r.context + nc, r.context, (size_t)nc * sizeof(float));
+            for (int64_t i = 0; i < nl; i++) r.deps[nl + i] = -0.5f * r.deps[i];
+            r.timesteps[1] = 811.0f;
+            r.B = 2;
+        }
+        at.batch = r.B;
+        unet_unplan(&r.u);
+        unet_visit_modules(&r.u, attach_all, &at);
+        CHECK(at.n > 10);
+        if (c == 0) unet_enable_all_grads(&r.u);
+        int64_t n0, n1, n2;
+        size_t act0, act1, act2;
+        float *g0 = ckpt_run(&r, &at, 0, c == 0, &n0, &act0);
+        float *g1 = ckpt_run(&r, &at, 1, c == 0, &n1, &act1);
+        float *g2 = ckpt_run(&r, &at, 1, c == 0, &n2, &act2);
+        CHECK(n0 == n1 && n1 == n2 && max_abs(g0, n0) > 0);
+        CHECKF(memcmp(g0, g1, (size_t)n0 * sizeof(float)) == 0, "case %d: checkpointing changed the numbers (max diff %g)", c,
+               max_abs_diff(g0, g1, n0));
+        CHECKF(memcmp(g1, g2, (size_t)n0 * sizeof(float)) == 0, "case %d: a second checkpointed step differs", c);
+        CHECKF(act1 < act0 && act1 == act2, "case %d: activations %zu (checkpointing) vs %zu", c, act1, act0);
+        if (getenv("SDLORA_GOLDEN_VERBOSE"))
+            fprintf(stderr, "  checkpointing case %d: activations %zu -> %zu bytes (step region %zu)\n", c, act0, act1,
+                    r.u.step_bytes);
+        free(g0), free(g1), free(g2);
+        // back to no checkpointing: re-planned, the same numbers again
+        int64_t n3;
+        size_t act3;
+        float *g3 = ckpt_run(&r, &at, 0, c == 0, &n3, &act3);
+        float *g0b = ckpt_run(&r, &at, 0, c == 0, &n0, &act0);
+        CHECK(act3 == act0 && memcmp(g3, g0b, (size_t)n3 * sizeof(float)) == 0);
+        free(g3), free(g0b);
+        unet_unplan(&r.u);
+        free_adapters(&at);
+        run_free(&r);
+    }
+    st_close(&st);
+}
+
 static void test_plan_errors(void) {
     UnetConfig cfg = unet_config_tiny();
     Unet u;
@@ -521,5 +672,6 @@ int main(void) {
     RUN(test_partial_backward);
     RUN(test_dcontext_only_backward);
     RUN(test_finite_differences);
+    RUN(test_checkpointing);
     return test_finish();
 }
