@@ -8,7 +8,8 @@
 #   bench/compare_train_step.sh --targets                the ones the issue's targets are stated on
 #
 # CONFIG (latent sizes: 32, 48, 64 = 256/384/512 px):
-#   N | train:N[:rR][:gc]   LoRA training step, rank R (default 32, alpha = R), gc = gradient
+#   N | train:N[:rR][:gc][:fp16|bf16]   LoRA training step, rank R (default 32, alpha = R), fp16/bf16 =
+#                           sdlora keeps the frozen base weights 16-bit (the reference stays fp32), gc = gradient
 #                           checkpointing        sdlora: bench_train_step   ref: --mode train
 #   infer:N[:bB]            UNet forward, batch B (1 or 2)   sdlora: bench_unet  ref: --mode unet_infer
 #   vae:N                   VAE encode and decode of one 8N x 8N image (two rows)
@@ -32,7 +33,7 @@ PY=${REF_PYTHON:-tools/oracle/.venv/bin/python}
 STEPS=3 ISA=auto ATTN=sdpa THREADS=2 ONLY=
 FULL_SET="train:32 train:32:r128 train:32:gc train:32:r128:gc train:48 train:48:r128 train:48:gc train:48:r128:gc
 train:64 train:64:r128 train:64:gc train:64:r128:gc infer:64:b1 infer:64:b2 vae:64"
-TARGET_SET="train:64 train:64:gc infer:64:b1"
+TARGET_SET="train:64 train:64:fp16 train:64:gc:fp16 infer:64:b1 infer:64:b2"
 
 usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-2}"; }
 configs=()
@@ -98,7 +99,7 @@ if [ "$ONLY" != ref ]; then
     echo "# sgemm ceiling before: $CEIL GFLOP/s (bench_sgemm, square 2048) — $(head -1 "$OUT/sgemm-before.txt" | sed 's/^# sgemm ceiling — //')" | tee -a "$OUT/header.txt"
 fi
 gc_ok=0 batch_ok=0
-grep -aq SDLORA_BENCH_GRADIENT_CHECKPOINTING "$B/bench_train_step" 2>/dev/null && gc_ok=1
+grep -aq SDLORA_BENCH_CKPT "$B/bench_train_step" 2>/dev/null && gc_ok=1
 grep -aq SDLORA_BENCH_BATCH "$B/bench_unet" 2>/dev/null && batch_ok=1
 
 # run_ref NAME ARGS...: the reference's JSON line into $OUT/NAME.ref.json
@@ -164,23 +165,23 @@ PYEOF
 
 for cfg in "${configs[@]}"; do
     t0=$(date +%s)
-    IFS=: read -r kind a b c <<<"$cfg"
-    if [[ $kind =~ ^[0-9]+$ ]]; then c=$b b=$a a=$kind kind=train; fi
+    IFS=: read -r kind a b c d <<<"$cfg"
+    if [[ $kind =~ ^[0-9]+$ ]]; then d=$c c=$b b=$a a=$kind kind=train; fi
     S=$a
     [[ $S =~ ^[0-9]+$ ]] && [ $((S % 8)) -eq 0 ] || { echo "bad config $cfg (latent must be a multiple of 8)" >&2; continue; }
     case "$kind" in
     train)
-        rank=32 gc=0
-        for o in $b $c; do case "$o" in r[0-9]*) rank=${o#r} ;; gc) gc=1 ;; *) echo "bad option $o in $cfg" >&2; continue 2 ;; esac; done
-        name=train-$S-r$rank$([ $gc = 1 ] && echo -gc || true)
-        title="train ${S}x${S} ($((8 * S)) px), rank $rank, $([ $gc = 1 ] && echo with || echo no) gradient checkpointing"
+        rank=32 gc=0 wdt=float
+        for o in $b $c $d; do case "$o" in r[0-9]*) rank=${o#r} ;; gc) gc=1 ;; fp16|bf16) wdt=$o ;; *) echo "bad option $o in $cfg" >&2; continue 2 ;; esac; done
+        name=train-$S-r$rank$([ $gc = 1 ] && echo -gc || true)$([ $wdt != float ] && echo -$wdt || true)
+        title="train ${S}x${S} ($((8 * S)) px), rank $rank, $([ $gc = 1 ] && echo with || echo no) gradient checkpointing$([ $wdt != float ] && echo ", sdlora base weights $wdt (reference fp32)" || true)"
         sd_s=n/a sd_rss=n/a note=
         if [ "$ONLY" != ref ]; then
             if [ $gc = 1 ] && [ $gc_ok = 0 ]; then
-                note="sdlora: bench_train_step has no gradient checkpointing switch (SDLORA_BENCH_GRADIENT_CHECKPOINTING) yet"
+                note="sdlora: bench_train_step has no gradient checkpointing switch (SDLORA_BENCH_CKPT) yet"
             else
-                "${sd_env[@]}" SDLORA_BENCH_RANK=$rank SDLORA_BENCH_REPS=$STEPS SDLORA_BENCH_GRADIENT_CHECKPOINTING=$gc \
-                    "$B/bench_train_step" "$S" >"$OUT/$name.sdlora.txt" 2>&1 || echo "sdlora failed: $OUT/$name.sdlora.txt" >&2
+                "${sd_env[@]}" SDLORA_BENCH_RANK=$rank SDLORA_BENCH_REPS=$STEPS SDLORA_BENCH_CKPT=$gc \
+                    SDLORA_BENCH_WEIGHTS=$wdt "$B/bench_train_step" "$S" >"$OUT/$name.sdlora.txt" 2>&1 || echo "sdlora failed: $OUT/$name.sdlora.txt" >&2
                 line=$(grep "^${S}x${S} " "$OUT/$name.sdlora.txt" || true)
                 if [ -n "$line" ]; then
                     sd_s=$(awk '{print $3}' <<<"$line")

@@ -75,6 +75,28 @@ if "$cmp" "$tmp/b/l.safetensors" "$tmp/a/l.safetensors" 0 0 >"$tmp/cmp" 2>&1; th
     ok "train: resumed run is bit-identical to the uninterrupted one"
 else fail "train: resume is not bit-exact"; cat "$tmp/cmp"; fi
 
+# the same run with --gradient_checkpointing: the same LoRA bit for bit (the UNet recomputes
+# each block in backward); then with fp16 base weights (--mixed_precision fp16, and again with
+# --base_weights_dtype fp16) and --profile: the summary names the dtype, the profile table is
+# printed, the two fp16 runs agree bit for bit and differ from the fp32 run (by how much is
+# tests/test_unet.c's business: AdamW's first steps magnify tiny gradient changes)
+"$bin" train "${common[@]}" "${locon[@]}" --output_dir "$tmp/gc" --output_name l --gradient_checkpointing \
+    >"$tmp/log_gc" 2>&1 || { fail "train: --gradient_checkpointing run"; cat "$tmp/log_gc"; }
+if "$cmp" "$tmp/gc/l.safetensors" "$tmp/a/l.safetensors" 0 0 >"$tmp/cmp" 2>&1; then
+    ok "train: --gradient_checkpointing gives the bit-identical LoRA"
+else fail "train: --gradient_checkpointing changed the LoRA"; cat "$tmp/cmp"; fi
+if "$bin" train "${common[@]}" "${locon[@]}" --output_dir "$tmp/h" --output_name l --mixed_precision fp16 --profile \
+      >"$tmp/log_h" 2>&1 && grep -q "weights in fp16" "$tmp/log_h" && grep -q "^profile: 8 step(s)" "$tmp/log_h" \
+      && grep -q "fp16/bf16 widening" "$tmp/log_h" && grep -q "attention core" "$tmp/log_h"; then
+    ok "train: --mixed_precision fp16 keeps fp16 base weights; --profile prints the table"
+else fail "train: fp16 weights / profile"; cat "$tmp/log_h"; fi
+"$bin" train "${common[@]}" "${locon[@]}" --output_dir "$tmp/h2" --output_name l --base_weights_dtype fp16 \
+    >"$tmp/log_h2" 2>&1 || { fail "train: --base_weights_dtype fp16 run"; cat "$tmp/log_h2"; }
+if "$cmp" "$tmp/h2/l.safetensors" "$tmp/h/l.safetensors" 0 0 >"$tmp/cmp" 2>&1 \
+   && ! "$cmp" "$tmp/h/l.safetensors" "$tmp/a/l.safetensors" 0 0 >/dev/null 2>&1; then
+    ok "train: fp16 base weights train reproducibly, and not exactly as fp32 weights"
+else fail "train: fp16 base weights reproducibility"; cat "$tmp/cmp"; fi
+
 # 3. samples during training (kohya prompt file and names) and TensorBoard events
 printf '# samples\nshapes, a {red|green} circle --w 64 --h 64 --s 4 --d 5\nshapes, a blue square --w 64 --h 64 --s 3 --l 5 --n blurry --ss euler_a\n' >"$tmp/prompts.txt"
 if "$bin" train "${common[@]}" --output_dir "$tmp/s" --output_name s --max_train_epochs 2 --sample_prompts "$tmp/prompts.txt" \

@@ -1,9 +1,12 @@
-// test_base.c — base/: error records, logging levels, atomic writes, memory classes and arenas.
+// test_base.c — base/: error records, logging levels, atomic writes, memory classes and arenas
+// (and views), the per-layer-type profiler.
 #include "harness.h"
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/profile.h"
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -165,6 +168,82 @@ static void test_arena_plan(void) {
     CHECK(mem_current(MEM_ACTIVATIONS) == before);
 }
 
+// A view hands out the shared region from its start each time it is set up; base NULL measures.
+static void test_arena_view(void) {
+    Arena big, v;
+    arena_init(&big, MEM_ACTIVATIONS, 4096);
+    char *region = arena_alloc(&big, 1024);
+    for (int pass = 0; pass < 2; pass++) {
+        arena_init_view(&v, MEM_ACTIVATIONS, region, 1024);
+        CHECK(!v.measuring && arena_floats(&v, 10) == (float *)region);
+        CHECK(arena_floats(&v, 100) == (float *)(region + mem_align_up(40)));
+    }
+    arena_init_view(&v, MEM_ACTIVATIONS, NULL, 0);
+    CHECK(v.measuring && arena_floats(&v, 1000) == NULL && v.used == mem_align_up(4000));
+    CHECK(big.used == 1024);
+    arena_free(&big);
+}
+
+static void spin(double seconds) {
+    double t = time_now();
+    while (time_now() - t < seconds) {}
+}
+
+static void *other_thread(void *arg) { // never enabled: records nothing
+    ProfToken t = prof_begin(PROF_LINEAR);
+    spin(0.01);
+    prof_end(t);
+    return arg;
+}
+
+// Off: tokens are inert. On: each category gets its time, forward and backward apart; a nested
+// timer adds nothing (the outer one owns the time); other threads and disabled periods record
+// nothing; steps divide the report.
+static void test_profile(void) {
+    ProfToken t = prof_begin(PROF_CONV3X3);
+    CHECK(t.cat == -1);
+    prof_end(t);
+    prof_enable();
+    CHECK(prof_enabled() && prof_seconds(PROF_CONV3X3, 0) == 0);
+    t = prof_begin(PROF_CONV3X3);
+    spin(0.02);
+    ProfToken inner = prof_begin(PROF_LORA);
+    spin(0.01);
+    prof_end(inner);
+    prof_end(t);
+    {
+        PROF_BACKWARD_SCOPE();
+        PROF_SCOPE(PROF_ATTENTION);
+        spin(0.01);
+    }
+    pthread_t th;
+    pthread_create(&th, NULL, other_thread, NULL);
+    pthread_join(th, NULL);
+    prof_add(PROF_DATA, 0.5);
+    prof_step();
+    prof_step();
+    CHECK(prof_seconds(PROF_CONV3X3, 0) >= 0.03 && prof_seconds(PROF_CONV3X3, 1) == 0);
+    CHECK(prof_seconds(PROF_LORA, 0) == 0 && prof_seconds(PROF_LORA, 1) == 0);
+    CHECK(prof_seconds(PROF_ATTENTION, 1) >= 0.01 && prof_seconds(PROF_ATTENTION, 0) == 0);
+    CHECK(prof_seconds(PROF_LINEAR, 0) == 0 && prof_seconds(PROF_DATA, 0) == 0.5);
+    CHECK(prof_set_backward(0) == 0); // the scope restored forward
+    CHECK(prof_steps() == 2);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    prof_report(f);
+    fclose(f);
+    CHECKF(strstr(text, "profile: 2 step(s)") && strstr(text, "conv 3x3") && strstr(text, "attention core") &&
+           strstr(text, "data/VAE") && !strstr(text, "LoRA") && strstr(text, "other (untimed)"), "%s", text);
+    free(text);
+    prof_disable();
+    t = prof_begin(PROF_CONV3X3);
+    CHECK(t.cat == -1);
+    prof_end(t);
+    prof_reset();
+    CHECK(prof_seconds(PROF_CONV3X3, 0) == 0 && prof_steps() == 0);
+}
+
 int main(void) {
     make_tmpdir();
     RUN(test_error_record);
@@ -174,6 +253,8 @@ int main(void) {
     RUN(test_atomic_write_failures);
     RUN(test_mem_accounting);
     RUN(test_arena_plan);
+    RUN(test_arena_view);
+    RUN(test_profile);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);

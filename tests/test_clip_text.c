@@ -14,6 +14,7 @@
 //   finite differences: central differences in float32 at step 1e-2: |num - ana| <= 2e-3 +
 //   5e-3·|ana| per coordinate (the loss is O(100); float32 rounding of it is ~1e-5 per eval).
 #include "harness.h"
+#include "base/half.h"
 #include "gradcheck.h"
 #include "models/clip_text.h"
 #include "models/load.h"
@@ -59,7 +60,7 @@ static int close_to(const char *what, const float *a, const float *ref, int64_t 
 
 // ---- the tiny model ----
 
-static void load_tiny(ClipText *m) {
+static void load_tiny_dtype(ClipText *m, ParamDtype weights) {
     char path[600];
     ClipTextConfig cfg;
     golden_path(path, sizeof path, "models/tiny-clip/config.json");
@@ -67,7 +68,7 @@ static void load_tiny(ClipText *m) {
     if (st != SDL_OK) sdl_error_print(stderr);
     CHECK(st == SDL_OK);
     if (st != SDL_OK) cfg = clip_text_config_tiny(); // keeps the test running to report the rest
-    clip_text_init(m, &cfg);
+    clip_text_init_dtype(m, &cfg, weights);
     golden_path(path, sizeof path, "models/tiny-clip/model.safetensors");
     SafeTensors f;
     st = st_open(&f, path);
@@ -83,6 +84,8 @@ static void load_tiny(ClipText *m) {
     CHECKF(rep.unknown == 0, "%lld unknown tensors", (long long)rep.unknown);
     st_close(&f);
 }
+
+static void load_tiny(ClipText *m) { load_tiny_dtype(m, PARAM_F32); }
 
 enum { B = 2, T = 77 };
 
@@ -547,6 +550,70 @@ static void test_param_names(void) {
     clip_text_free(&m);
 }
 
+// ---- Linear weights kept fp16 / bf16 ----
+
+typedef struct {
+    LoraAdapter a[64];
+    int64_t nd[64], nu[64];
+    int n;
+} HalfAdapters;
+
+static void attach_all(const char *name, Linear *lin, void *ctx) {
+    HalfAdapters *h = ctx;
+    SDL_ASSERT(h->n < 64);
+    int i = h->n++;
+    h->nd[i] = 2 * lin->in, h->nu[i] = lin->out * 2;
+    h->a[i] = (LoraAdapter){.down = alloc_randn(h->nd[i], 0.3f, 40 + (uint64_t)i), .up = alloc_randn(h->nu[i], 0.3f, 90 + (uint64_t)i),
+                            .ddown = alloc_floats(h->nd[i]), .dup = alloc_floats(h->nu[i]), .rank = 2, .scale = 0.5f,
+                            .h = alloc_floats(B * T * 2)};
+    lin->lora = &h->a[i];
+}
+
+// The hidden states and every LoRA gradient of a text encoder whose Linear weights stay fp16
+// (bf16), widened on use, equal bit for bit those of the fp32 encoder with the same weights
+// rounded to fp16 (bf16); embeddings and LayerNorms stay fp32; the weights take less memory.
+static void test_half_weights(void) {
+    for (int dt = PARAM_F16; dt <= PARAM_BF16; dt++) {
+        ClipText h, q;
+        load_tiny_dtype(&h, (ParamDtype)dt);
+        load_tiny(&q);
+        CHECK(h.layers[0].fc1.w == NULL && h.layers[0].fc1.w16.data != NULL && h.wbuf != NULL);
+        CHECK(h.token_embedding != NULL && h.layers[0].ln1.w != NULL && h.layers[0].fc1.b != NULL);
+        CHECK(h.params.total16 > 0 && h.params.total_floats < q.params.total_floats);
+        for (int64_t k = 0; k < q.params.n; k++) { // round q's Linear weights as h stores them
+            const ParamEntry *e = &q.params.entries[k];
+            if (h.params.entries[k].dtype == PARAM_F32) continue;
+            float *w = q.params.storage + e->offset;
+            for (int64_t j = 0; j < e->numel; j++)
+                w[j] = dt == PARAM_F16 ? fp16_to_fp32(fp32_to_fp16(w[j])) : bf16_to_fp32(fp32_to_bf16(w[j]));
+        }
+        HalfAdapters ah = {.n = 0}, aq = {.n = 0};
+        clip_text_visit_modules(&h, attach_all, &ah);
+        clip_text_visit_modules(&q, attach_all, &aq);
+        const int64_t n = B * T * h.cfg.hidden_size;
+        int32_t *ids = gload_ids("input_ids", B * T);
+        float *oh = alloc_floats(n), *oq = alloc_floats(n), *dout = gload("dout", n);
+        clip_text_plan(&h, B, T, true);
+        clip_text_plan(&q, B, T, true);
+        CHECK(clip_text_forward(&h, oh, ids, 1) == SDL_OK && clip_text_forward(&q, oq, ids, 1) == SDL_OK);
+        CHECKF(memcmp(oh, oq, (size_t)n * sizeof(float)) == 0, "%s hidden: max diff %g", param_dtype_name((ParamDtype)dt),
+               max_abs_diff(oh, oq, n));
+        clip_text_backward(&h, dout);
+        clip_text_backward(&q, dout);
+        int same = ah.n == aq.n && ah.n > 0;
+        for (int i = 0; i < ah.n && same; i++)
+            same = memcmp(ah.a[i].ddown, aq.a[i].ddown, (size_t)ah.nd[i] * 4) == 0 &&
+                   memcmp(ah.a[i].dup, aq.a[i].dup, (size_t)ah.nu[i] * 4) == 0 && max_abs(ah.a[i].dup, ah.nu[i]) > 0;
+        CHECKF(same, "%s: LoRA gradients differ from the rounded fp32 model's", param_dtype_name((ParamDtype)dt));
+        for (HalfAdapters *a = &ah; a; a = a == &ah ? &aq : NULL)
+            for (int i = 0; i < a->n; i++)
+                free((void *)a->a[i].down), free((void *)a->a[i].up), free(a->a[i].ddown), free(a->a[i].dup), free(a->a[i].h);
+        free(ids), free(oh), free(oq), free(dout);
+        clip_text_free(&h);
+        clip_text_free(&q);
+    }
+}
+
 int main(void) {
     char path[600];
     golden_path(path, sizeof path, "models/tiny-clip-golden.safetensors");
@@ -566,6 +633,7 @@ int main(void) {
     RUN(test_fd_weights);
     RUN(test_chunks_golden);
     RUN(test_real_shapes);
+    RUN(test_half_weights);
     if (golden_ok) st_close(&golden);
     return test_finish();
 }

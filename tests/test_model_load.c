@@ -78,6 +78,56 @@ static void test_load_converts_dtypes(void) {
     param_table_free(&t);
 }
 
+// 16-bit storage (frozen base weights kept fp16/bf16): a file of the same dtype is copied as it
+// is, others are rounded once (fp16 → bf16 through the exact fp32 value); fp32 entries are
+// unchanged; a 16-bit entry has no fp32 pointer; a value beyond fp16's range is an error.
+static void test_load_into_16bit(void) {
+    for (int target = PARAM_F16; target <= PARAM_BF16; target++) {
+        ParamTable t;
+        Tiny m;
+        param_table_init(&t);
+        param_add(&t, &m.conv_w, 4, (int64_t[]){4, 3, 3, 3}, "block.0.conv.weight");
+        param_add(&t, &m.conv_b, 1, (int64_t[]){4}, "block.0.conv.bias");
+        param_add(&t, &m.proj_w, 2, (int64_t[]){5, 4}, "proj.weight");
+        t.entries[0].dtype = t.entries[2].dtype = (ParamDtype)target;
+        param_table_allocate(&t, MEM_BASE_WEIGHTS);
+        CHECK(m.conv_w == NULL && m.proj_w == NULL && m.conv_b != NULL && t.storage16 != NULL);
+        uint16_t *cw = param_half(&t, &t.entries[0]), *pw = param_half(&t, &t.entries[2]);
+        CHECK(cw && pw && ((uintptr_t)pw % MEM_ALIGN) == 0 && param_half(&t, &t.entries[1]) == NULL);
+        CHECK(t.total16 >= 108 + 20 && t.total16 < 2 * (108 + 20) + 64);
+        write_file(path, "", 0, 0, 0, 0); // conv weight fp16, proj weight bf16, bias fp32
+        CHECK(load("", &t, NULL) == SDL_OK);
+        for (int i = 0; i < 108; i++) {
+            float h = fp16_to_fp32(fp32_to_fp16(wv[i])); // what the file holds
+            uint16_t want = target == PARAM_F16 ? fp32_to_fp16(wv[i]) : fp32_to_bf16(h);
+            CHECKF(cw[i] == want, "conv %d: %04x, want %04x", i, cw[i], want);
+        }
+        for (int i = 0; i < 20; i++) {
+            float b = bf16_to_fp32(fp32_to_bf16(pv[i]));
+            uint16_t want = target == PARAM_BF16 ? fp32_to_bf16(pv[i]) : fp32_to_fp16(b);
+            CHECKF(pw[i] == want, "proj %d: %04x, want %04x", i, pw[i], want);
+        }
+        for (int i = 0; i < 4; i++) CHECK(m.conv_b[i] == bv[i]);
+        param_table_free(&t);
+    }
+    // fp32 weights out of fp16's range
+    ParamTable t;
+    float *w;
+    param_table_init(&t);
+    param_add(&t, &w, 1, (int64_t[]){3}, "big.weight");
+    t.entries[0].dtype = PARAM_F16;
+    param_table_allocate(&t, MEM_BASE_WEIGHTS);
+    StWriter *wr = st_writer_new();
+    st_writer_add_f32(wr, "big.weight", 1, (int64_t[]){3}, (float[]){1.0f, -7e4f, 2.0f});
+    SDL_ASSERT(st_writer_save(wr, path) == SDL_OK);
+    st_writer_free(wr);
+    CHECK(load("", &t, NULL) == SDL_ERR_UNSUPPORTED);
+    CHECKF(strstr(sdl_last_error()->reason, "big.weight") && strstr(sdl_last_error()->hint, "bf16"), "%s",
+           sdl_last_error()->reason);
+    param_table_free(&t);
+    sdl_error_clear();
+}
+
 static void test_missing_tensor(void) {
     ParamTable t;
     Tiny m;
@@ -117,6 +167,7 @@ static void test_find_and_shape_str(void) {
 int main(void) {
     snprintf(path, sizeof path, "/tmp/sdlora-test-load-%d.safetensors", (int)getpid());
     RUN(test_load_converts_dtypes);
+    RUN(test_load_into_16bit);
     RUN(test_missing_tensor);
     RUN(test_wrong_shape);
     RUN(test_find_and_shape_str);

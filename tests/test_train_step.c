@@ -10,6 +10,7 @@
 //     grads untouched and the UNet's unchanged; module_dropout drops and restores modules;
 //   * non-finite inputs are reported (finite false); bad ids / sizes are errors that leave
 //     the gradients untouched;
+//   * gradient checkpointing gives the same loss and gradients, bit for bit;
 //   * end to end: 300 AdamW steps on one fixed batch cut the loss to below 0.6 of its start.
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,42 @@ static void test_replan_accumulate(void) {
     fixture_free(&f);
 }
 
+// Gradient checkpointing (the UNet recomputes each block in backward) changes nothing: the same
+// loss and the same LoRA gradients, bit for bit, text encoder and LoCon included, with every
+// LoRA dropout on (each recomputed forward must redraw the step's masks); the UNet plans fewer
+// activation bytes.
+static void test_gradient_checkpointing(void) {
+    LoraNetworkConfig nc = lora_network_config_default();
+    nc.network_dim = 4, nc.conv_dim = 2, nc.conv_alpha = 1;
+    nc.dropout = 0.1f, nc.rank_dropout = 0.2f, nc.module_dropout = 0.2f;
+    ObjectiveConfig oc = objective_config_default();
+    Fixture f;
+    fixture_init(&f, &nc, &oc, 2, 2, 15);
+    Batch b;
+    batch_init(&b, 2, 8, 16, 2, 26);
+    double loss[2];
+    float *g[2];
+    size_t act[2];
+    for (int ckpt = 0; ckpt < 2; ckpt++) {
+        f.u.checkpointing = ckpt;
+        Rng rng;
+        rng_seed(&rng, 7);
+        TrainStepResult r;
+        lora_network_zero_grads(&f.net);
+        CHECK(train_step_run(&f.step, &b.in, &rng, NULL, &r) == SDL_OK && r.finite);
+        loss[ckpt] = r.loss, g[ckpt] = copy_grads(&f.net), act[ckpt] = f.u.act_bytes;
+        CHECK(f.u.planned_checkpointing == ckpt);
+    }
+    CHECK(f.step.train_te && max_abs(g[0], (int64_t)f.net.n_params) > 0);
+    CHECK(loss[0] == loss[1]);
+    CHECKF(memcmp(g[0], g[1], f.net.n_params * sizeof(float)) == 0, "max diff %g",
+           max_abs_diff(g[0], g[1], (int64_t)f.net.n_params));
+    CHECKF(act[1] < act[0], "activations %zu with checkpointing, %zu without", act[1], act[0]);
+    free(g[0]), free(g[1]);
+    batch_free(&b);
+    fixture_free(&f);
+}
+
 // module_dropout: dropped modules get no gradient this step and are back afterwards.
 static void test_module_dropout(void) {
     LoraNetworkConfig nc = lora_network_config_default();
@@ -350,6 +387,7 @@ int main(void) {
     RUN(test_run_draws);
     RUN(test_replan_accumulate);
     RUN(test_module_dropout);
+    RUN(test_gradient_checkpointing);
     RUN(test_errors_and_nonfinite);
     RUN(test_adamw_fits_batch);
     return test_finish();

@@ -32,6 +32,7 @@ static void add_targets(Targets *ts, ParamTable *pt, const char *prefix, int is_
         const ParamEntry *e = &pt->entries[i];
         size_t len = strlen(e->name);
         if (e->ndim < 2 || len < 7 || strcmp(e->name + len - 7, ".weight") != 0) continue;
+        SDL_ASSERT(e->dtype == PARAM_F32); // merging writes fp32 weights (generate/grid load fp32 models)
         if (ts->n == ts->cap) {
             ts->cap = ts->cap ? 2 * ts->cap : 256;
             ts->t = realloc(ts->t, (size_t)ts->cap * sizeof *ts->t);

@@ -1,6 +1,7 @@
 // clip_text.c — the CLIP text encoder: parameters, memory plan, forward, backward, long-prompt
 // windows (see clip_text.h for the math and the conventions).
 #include "models/clip_text.h"
+#include "base/profile.h"
 #include "ops/activation.h"
 #include "ops/norm.h"
 #include "ops/tensor.h"
@@ -31,6 +32,7 @@ static void add_param(ClipText *m, const float **w, float **g, int ndim, const i
 
 static void add_linear(ClipText *m, Linear *lin, int64_t out, int64_t in, const char *prefix) {
     *lin = (Linear){.in = in, .out = out};
+    m->half_slots[m->params.n] = &lin->w16;
     add_param(m, &lin->w, &lin->dw, 2, (int64_t[]){out, in}, "%s.weight", prefix);
     add_param(m, &lin->b, &lin->db, 1, (int64_t[]){out}, "%s.bias", prefix);
 }
@@ -40,7 +42,9 @@ static void add_layernorm(ClipText *m, ClipLayerNorm *ln, int64_t D, const char 
     add_param(m, &ln->b, &ln->db, 1, (int64_t[]){D}, "%s.bias", prefix);
 }
 
-void clip_text_init(ClipText *m, const ClipTextConfig *cfg) {
+void clip_text_init(ClipText *m, const ClipTextConfig *cfg) { clip_text_init_dtype(m, cfg, PARAM_F32); }
+
+void clip_text_init_dtype(ClipText *m, const ClipTextConfig *cfg, ParamDtype weights) {
     SDL_ASSERT(clip_text_config_validate(cfg, NULL) == SDL_OK);
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -50,9 +54,10 @@ void clip_text_init(ClipText *m, const ClipTextConfig *cfg) {
     int64_t n = 4 + CLIP_PARAMS_PER_LAYER * L;
     m->w_slots = calloc((size_t)n, sizeof *m->w_slots);
     m->grad_slots = calloc((size_t)n, sizeof *m->grad_slots);
+    m->half_slots = calloc((size_t)n, sizeof *m->half_slots);
     m->layers = calloc((size_t)(L ? L : 1), sizeof *m->layers);
     m->saved = calloc((size_t)(L ? L : 1), sizeof *m->saved);
-    SDL_ASSERT(m->w_slots && m->grad_slots && m->layers && m->saved);
+    SDL_ASSERT(m->w_slots && m->grad_slots && m->half_slots && m->layers && m->saved);
     param_table_init(&m->params);
 
     // transformers' state_dict order
@@ -82,8 +87,20 @@ void clip_text_init(ClipText *m, const ClipTextConfig *cfg) {
     add_layernorm(m, &m->final_ln, D, "text_model.final_layer_norm");
     SDL_ASSERT(m->params.n == n);
 
+    for (int64_t k = 0; k < n; k++) m->params.entries[k].dtype = m->half_slots[k] ? weights : PARAM_F32;
     param_table_allocate(&m->params, MEM_BASE_WEIGHTS);
-    for (int64_t k = 0; k < n; k++) *m->w_slots[k] = m->params.storage + m->params.entries[k].offset;
+    int64_t widest = 0;
+    for (int64_t k = 0; k < n; k++) {
+        const ParamEntry *e = &m->params.entries[k];
+        *m->w_slots[k] = param_f32(&m->params, e); // NULL for a 16-bit entry
+        if (e->dtype == PARAM_F32) continue;
+        *m->half_slots[k] = (HalfWeight){.data = param_half(&m->params, e), .numel = e->numel, .bf16 = e->dtype == PARAM_BF16};
+        if (e->numel > widest) widest = e->numel;
+    }
+    if (widest == 0) return;
+    m->wbuf = mem_alloc(MEM_SCRATCH, (size_t)widest * sizeof(float)); // fc1/fc2: 2.4 M floats for SD1
+    for (int64_t k = 0; k < n; k++)
+        if (m->params.entries[k].dtype != PARAM_F32) m->half_slots[k]->buf = m->wbuf;
 }
 
 void clip_text_free(ClipText *m) {
@@ -92,6 +109,8 @@ void clip_text_free(ClipText *m) {
     arena_free(&m->scratch);
     free(m->w_slots);
     free(m->grad_slots);
+    free(m->half_slots);
+    mem_free(m->wbuf);
     free(m->layers);
     free(m->saved);
     memset(m, 0, sizeof *m);
@@ -346,6 +365,7 @@ static void attn_backward(ClipText *m, const ClipTextLayer *ly, const ClipTextLa
 }
 
 void clip_text_backward(ClipText *m, const float *dhidden) {
+    PROF_BACKWARD_SCOPE();
     SDL_ASSERT(m->train && m->n_run >= 0); // a train plan and a forward before
     SDL_ASSERT(work_needed(m, m->B, m->T) <= m->work_floats); // adapters attached (or threads raised) after the plan
     const int n_run = m->n_run;

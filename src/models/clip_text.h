@@ -76,6 +76,8 @@ typedef struct {
     ClipLayerNorm final_ln;
     const float ***w_slots;         // (params.n): the field that receives entry i's pointer
     float ***grad_slots;            // (params.n): the address of entry i's gradient pointer
+    HalfWeight **half_slots;        // (params.n): a Linear weight's 16-bit slot, else NULL
+    float *wbuf;                    // 16-bit weights: where one is widened before use (MEM_SCRATCH)
 
     // ---- plan (clip_text_plan) ----
     int64_t B, T;                   // planned batch rows and tokens
@@ -96,7 +98,10 @@ typedef struct {
 
 // Builds the modules and the ParamTable (one MEM_BASE_WEIGHTS block, zeroed; fill it with
 // param_table_load or by hand). The config must be valid (clip_text_config_validate).
+// clip_text_init_dtype keeps the Linear weights (q/k/v/out_proj, fc1, fc2) in fp16 or bf16,
+// widened to fp32 just before use (as the UNet's, models/unet.h); embeddings and norms stay fp32.
 void clip_text_init(ClipText *m, const ClipTextConfig *cfg);
+void clip_text_init_dtype(ClipText *m, const ClipTextConfig *cfg, ParamDtype weights);
 void clip_text_free(ClipText *m);
 
 // The address of the named parameter's gradient pointer ("text_model.final_layer_norm.weight"),

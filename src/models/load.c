@@ -1,6 +1,8 @@
 // load.c — see load.h.
 #include "models/load.h"
+#include "base/half.h"
 #include "base/log.h"
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,36 @@ static int same_weights_shape(int na, const int64_t *a, int nb, const int64_t *b
     for (int i = 0; i < na; i++)
         if (a[i] != b[i]) return 0;
     return 1;
+}
+
+// A tensor of any convertible dtype into 16-bit storage: a plain copy when the file already
+// holds that dtype (fp16 checkpoints into fp16), else through fp32 in chunks (so no
+// tensor-sized temporary). fp16 has a narrow range: a finite value that overflows is an error.
+static SdlStatus tensor_to_half(const SafeTensors *src, const StTensor *ten, uint16_t *dst, ParamDtype dt,
+                                const char *what, const char *key) {
+    size_t n = (size_t)ten->numel, esz = st_dtype_size(ten->dtype);
+    if (ten->dtype == (dt == PARAM_BF16 ? ST_BF16 : ST_F16)) {
+        if (n) memcpy(dst, ten->data, n * sizeof(uint16_t)); // memcpy: the data may be unaligned
+        return SDL_OK;
+    }
+    enum { CHUNK = 4096 };
+    float buf[CHUNK];
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t c = n - off < CHUNK ? n - off : CHUNK;
+        StTensor part = *ten;
+        part.numel = (int64_t)c, part.nbytes = c * esz, part.data = (const unsigned char *)ten->data + off * esz;
+        SDL_TRY(st_tensor_to_f32(src, &part, buf));
+        if (dt == PARAM_BF16) {
+            fp32_to_bf16_array(dst + off, buf, c);
+            continue;
+        }
+        fp32_to_fp16_array(dst + off, buf, c);
+        for (size_t i = 0; i < c; i++)
+            if ((dst[off + i] & 0x7c00) == 0x7c00 && isfinite(buf[i]))
+                return sdl_fail(SDL_ERR_UNSUPPORTED, src->path, "use --base_weights_dtype bf16 or float",
+                                "%s tensor '%s' holds %g, beyond fp16's range (65504)", what, key, (double)buf[i]);
+    }
+    return SDL_OK;
 }
 
 static const char *file_key(const ParamEntry *e, const char *prefix, ParamKeyMap map, void *ctx, char *buf, size_t cap) {
@@ -63,7 +95,8 @@ SdlStatus param_table_load(ParamTable *t, const SafeTensors *src, const char *pr
                           param_shape_str(s2, sizeof s2, e->ndim, e->shape));
             break;
         }
-        st = st_tensor_to_f32(src, ten, t->storage + e->offset);
+        st = e->dtype == PARAM_F32 ? st_tensor_to_f32(src, ten, t->storage + e->offset)
+                                   : tensor_to_half(src, ten, t->storage16 + e->offset, e->dtype, what, k);
         if (st == SDL_OK) rep.loaded++, release_mapped(src, ten);
     }
     if (st == SDL_OK) {

@@ -2,7 +2,8 @@
 // makes: a tensor the table expects but the file lacks is an error; a tensor whose shape
 // differs is an error that prints both shapes; a tensor in the file (under the prefix) that
 // the table does not know is a warning (counted, the first few named). fp16, bf16, fp32 and
-// fp64 weights are converted to fp32.
+// fp64 weights are converted to each entry's storage dtype: fp32, or fp16/bf16 (copied as they
+// are when the file has that dtype; an fp16 overflow is an error).
 //
 // One allowance: shapes that differ only by trailing 1s — (o, i, 1, 1) vs (o, i) — are the
 // same weights (LDM checkpoints store the VAE attention projections as 1x1 convs, diffusers

@@ -12,6 +12,7 @@ void param_table_free(ParamTable *t) {
     for (int64_t i = 0; i < t->n; i++) free(t->entries[i].name);
     free(t->entries);
     mem_free(t->storage);
+    mem_free(t->storage16);
     memset(t, 0, sizeof *t);
 }
 
@@ -38,16 +39,33 @@ void param_add(ParamTable *t, float **dst, int ndim, const int64_t *shape, const
 }
 
 void param_table_allocate(ParamTable *t, MemClass cls) {
-    size_t total = 0;
+    size_t total = 0, total16 = 0;
     for (int64_t i = 0; i < t->n; i++) {
-        t->entries[i].offset = total;
-        total += mem_align_up((size_t)t->entries[i].numel * sizeof(float)) / sizeof(float);
+        ParamEntry *e = &t->entries[i];
+        if (e->dtype == PARAM_F32) {
+            e->offset = total;
+            total += mem_align_up((size_t)e->numel * sizeof(float)) / sizeof(float);
+        } else {
+            e->offset = total16;
+            total16 += mem_align_up((size_t)e->numel * sizeof(uint16_t)) / sizeof(uint16_t);
+        }
     }
-    t->total_floats = total;
+    t->total_floats = total, t->total16 = total16;
     t->storage = mem_calloc(cls, total * sizeof(float));
+    t->storage16 = total16 ? mem_calloc(cls, total16 * sizeof(uint16_t)) : NULL;
     for (int64_t i = 0; i < t->n; i++)
-        if (t->entries[i].dst) *t->entries[i].dst = t->storage + t->entries[i].offset;
+        if (t->entries[i].dst) *t->entries[i].dst = param_f32(t, &t->entries[i]);
 }
+
+float *param_f32(const ParamTable *t, const ParamEntry *e) {
+    return e->dtype == PARAM_F32 && t->storage ? t->storage + e->offset : NULL;
+}
+
+uint16_t *param_half(const ParamTable *t, const ParamEntry *e) {
+    return e->dtype != PARAM_F32 && t->storage16 ? t->storage16 + e->offset : NULL;
+}
+
+const char *param_dtype_name(ParamDtype d) { return d == PARAM_F16 ? "fp16" : d == PARAM_BF16 ? "bf16" : "float"; }
 
 const ParamEntry *param_find(const ParamTable *t, const char *name) {
     for (int64_t i = 0; i < t->n; i++)

@@ -10,14 +10,14 @@ static SdlStatus load_components(SdModel *m, const char *vae_path, unsigned whic
     if (which & SD_LOAD_UNET) {
         UnetConfig cfg;
         SDL_TRY(model_meta_unet_config(mf, &cfg));
-        SDL_TRY(unet_init(&m->unet, &cfg));
+        SDL_TRY(unet_init_dtype(&m->unet, &cfg, m->weights));
         m->loaded |= SD_LOAD_UNET;
         SDL_TRY(model_files_load(mf, MODEL_UNET, &m->unet.params, NULL));
     }
     if (which & SD_LOAD_TEXT_ENCODER) {
         ClipTextConfig cfg;
         SDL_TRY(model_meta_text_encoder_config(mf, &cfg));
-        clip_text_init(&m->te, &cfg);
+        clip_text_init_dtype(&m->te, &cfg, m->weights);
         m->loaded |= SD_LOAD_TEXT_ENCODER;
         SDL_TRY(model_files_load(mf, MODEL_TEXT_ENCODER, &m->te.params, NULL));
         SDL_TRY(clip_tokenizer_load(&m->tokenizer));
@@ -38,7 +38,12 @@ static SdlStatus load_components(SdModel *m, const char *vae_path, unsigned whic
 }
 
 SdlStatus sd_model_load(SdModel *m, const char *path, const char *vae_path, unsigned which) {
+    return sd_model_load_dtype(m, path, vae_path, which, PARAM_F32);
+}
+
+SdlStatus sd_model_load_dtype(SdModel *m, const char *path, const char *vae_path, unsigned which, ParamDtype weights) {
     memset(m, 0, sizeof *m);
+    m->weights = weights;
     double t0 = time_now();
     SdlStatus st = model_files_open(&m->files, path);
     if (st == SDL_OK) st = load_components(m, vae_path, which);
@@ -47,9 +52,10 @@ SdlStatus sd_model_load(SdModel *m, const char *path, const char *vae_path, unsi
         return st;
     }
     m->v_prediction = m->files.prediction == MODEL_PRED_V;
-    log_info("loaded %s (%s%s%s%s) in %.1f s", path, which & SD_LOAD_UNET ? "UNet " : "",
+    log_info("loaded %s (%s%s%s%s) in %.1f s%s%s", path, which & SD_LOAD_UNET ? "UNet " : "",
              which & SD_LOAD_TEXT_ENCODER ? "text encoder " : "", which & SD_LOAD_VAE ? "VAE" : "",
-             vae_path ? " from --vae" : "", time_now() - t0);
+             vae_path ? " from --vae" : "", time_now() - t0, weights != PARAM_F32 ? "; weights kept in " : "",
+             weights != PARAM_F32 ? param_dtype_name(weights) : "");
     return SDL_OK;
 }
 

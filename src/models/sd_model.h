@@ -22,6 +22,7 @@ typedef struct {
     Vae vae;
     ClipTokenizer *tokenizer;   // loaded with the text encoder
     bool v_prediction;          // from the model's metadata (callers may override)
+    ParamDtype weights;         // storage of the UNet's and text encoder's Linear/Conv weights
 } SdModel;
 
 // Loads the components in `which` from `path` (single file .safetensors/.ckpt or a diffusers
@@ -29,4 +30,8 @@ typedef struct {
 // .safetensors, or a full checkpoint whose VAE is used). Logs what was loaded and how long it
 // took. On error nothing stays allocated.
 SdlStatus sd_model_load(SdModel *m, const char *path, const char *vae_path, unsigned which);
+// The same with the UNet's and text encoder's Linear/Conv2d weights stored as `weights`
+// (PARAM_F16 / PARAM_BF16: frozen, half the memory, widened to fp32 on use — training only;
+// the VAE, norms, biases and embeddings stay fp32).
+SdlStatus sd_model_load_dtype(SdModel *m, const char *path, const char *vae_path, unsigned which, ParamDtype weights);
 void sd_model_free(SdModel *m);

@@ -7,6 +7,7 @@
 // internals share one region and backward re-runs each step's forward before its backward.
 #include "models/unet.h"
 #include "io/safetensors.h"
+#include "base/profile.h"
 #include "models/load.h"
 #include "ops/activation.h"
 #include "ops/embedding.h"
@@ -28,7 +29,21 @@ static void add_param(BlockVisitor *v, const char *name, int ndim, const int64_t
     param_add(&u->params, NULL, ndim, shape, "%s", name);
     u->slots = realloc(u->slots, (size_t)u->params.cap * sizeof *u->slots);
     SDL_ASSERT(u->slots != NULL);
-    u->slots[i] = (UnetParamSlot){.w = w, .grad = grad, .owned = NULL};
+    u->slots[i] = (UnetParamSlot){.w = w, .grad = grad, .owned = NULL, .half = NULL};
+}
+
+// Each Linear/Conv2d (visited right after its tensors): its weight entry gets the module's
+// 16-bit slot, so unet_allocate can keep it fp16/bf16.
+static void bind_module(BlockVisitor *v, const char *path, BlockModuleKind kind, void *module, const char *cls) {
+    Unet *u = v->ctx;
+    char name[512];
+    snprintf(name, sizeof name, "%s.weight", path);
+    for (int64_t i = u->params.n - 1; i >= 0 && i >= u->params.n - 2; i--) // weight, then maybe a bias
+        if (strcmp(u->params.entries[i].name, name) == 0) {
+            u->slots[i].half = kind == BLOCK_MODULE_LINEAR ? &((Linear *)module)->w16 : &((Conv2d *)module)->w16;
+            return;
+        }
+    SDL_ASSERT(!"module weight not found in the table");
 }
 
 // Visits every block in checkpoint-table order.
@@ -162,7 +177,7 @@ SdlStatus unet_build(Unet *u, const UnetConfig *cfg) {
     SDL_ASSERT(sp == 0 && cur == C0);
 
     param_table_init(&u->params);
-    BlockVisitor v = {.param = add_param, .ctx = u};
+    BlockVisitor v = {.param = add_param, .module = bind_module, .ctx = u};
     visit_all(u, &v);
     // Every entry gets a float * destination, as in the other models' tables (code that walks
     // a ParamTable reads *dst); the module slots are bound from it.
@@ -174,15 +189,32 @@ SdlStatus unet_build(Unet *u, const UnetConfig *cfg) {
 
 void unet_allocate(Unet *u) {
     SDL_ASSERT(u->params.storage == NULL);
+    for (int64_t i = 0; i < u->params.n; i++)
+        u->params.entries[i].dtype = u->slots[i].half ? u->weight_dtype : PARAM_F32;
     param_table_allocate(&u->params, MEM_BASE_WEIGHTS);
-    for (int64_t i = 0; i < u->params.n; i++) *u->slots[i].w = u->param_ptrs[i];
+    int64_t widest = 0;
+    for (int64_t i = 0; i < u->params.n; i++) {
+        const ParamEntry *e = &u->params.entries[i];
+        *u->slots[i].w = u->param_ptrs[i]; // NULL for a 16-bit entry
+        if (e->dtype == PARAM_F32) continue;
+        *u->slots[i].half = (HalfWeight){.data = param_half(&u->params, e), .numel = e->numel, .bf16 = e->dtype == PARAM_BF16};
+        if (e->numel > widest) widest = e->numel;
+    }
+    if (widest == 0) return;
+    // one buffer for the widest weight (SD1.5: up_blocks.0.resnets.0.conv1, 29.5 M floats)
+    u->wbuf = mem_alloc(MEM_SCRATCH, (size_t)widest * sizeof(float));
+    for (int64_t i = 0; i < u->params.n; i++)
+        if (u->params.entries[i].dtype != PARAM_F32) u->slots[i].half->buf = u->wbuf;
 }
 
-SdlStatus unet_init(Unet *u, const UnetConfig *cfg) {
+SdlStatus unet_init_dtype(Unet *u, const UnetConfig *cfg, ParamDtype weights) {
     SDL_TRY(unet_build(u, cfg));
+    u->weight_dtype = weights;
     unet_allocate(u);
     return SDL_OK;
 }
+
+SdlStatus unet_init(Unet *u, const UnetConfig *cfg) { return unet_init_dtype(u, cfg, PARAM_F32); }
 
 void unet_unplan(Unet *u) {
     arena_free(&u->acts);
@@ -201,6 +233,7 @@ void unet_free(Unet *u) {
     for (int64_t i = 0; i < u->params.n && u->slots; i++) mem_free(u->slots[i].owned);
     free(u->slots);
     free(u->param_ptrs);
+    mem_free(u->wbuf);
     param_table_free(&u->params);
     for (int i = 0; i < u->n_attns; i++) transformer2d_free(&u->attns[i]);
     free(u->resnets), free(u->attns), free(u->downs), free(u->ups), free(u->steps), free(u->need);
@@ -237,7 +270,7 @@ static int64_t param_index(const Unet *u, const char *name) {
 
 float *unet_param(Unet *u, const char *name) {
     int64_t i = param_index(u, name);
-    return i < 0 ? NULL : u->params.storage + u->params.entries[i].offset;
+    return i < 0 ? NULL : param_f32(&u->params, &u->params.entries[i]);
 }
 
 static float *enable_grad(Unet *u, int64_t i) {
@@ -477,6 +510,7 @@ static int step_wants_grad(const UnetStep *s) {
 
 void unet_backward(Unet *u, float *dlatents, float *dcontext, const float *deps) {
     SDL_ASSERT(u->planned);
+    PROF_BACKWARD_SCOPE();
     const UnetConfig *c = &u->cfg;
     int64_t B = u->B, H = u->H, W = u->W, T = u->T, E = c->time_embed_dim, C0 = c->block_out_channels[0];
     int64_t G = c->norm_num_groups;

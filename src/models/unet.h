@@ -55,11 +55,15 @@ typedef struct {
     const float **w; // the module field that receives the tensor's storage
     float **grad;    // the module field for its gradient
     float *owned;    // gradient buffer allocated by unet_param_grad (freed by unet_free)
+    HalfWeight *half; // a Linear/Conv2d weight: the module's 16-bit slot; NULL for other tensors
 } UnetParamSlot;
 
 typedef struct {
     UnetConfig cfg;
     ParamTable params;            // one entry per checkpoint tensor (diffusers keys)
+    ParamDtype weight_dtype;      // storage of the Linear/Conv2d weights (set before unet_allocate);
+                                  // norms and biases stay fp32
+    float *wbuf;                  // 16-bit weights: where one is widened before use (MEM_SCRATCH)
     UnetParamSlot *slots;         // params.n, parallel to params.entries
     float **param_ptrs;           // params.n: each entry's dst (its storage after unet_allocate)
 
@@ -99,8 +103,12 @@ typedef struct {
 
 // Builds the modules and the ParamTable (weights allocated in MEM_BASE_WEIGHTS, zeroed):
 // unet_build (modules and table, no storage: enough to count or list parameters and modules)
-// then unet_allocate.
+// then unet_allocate. unet_init_dtype keeps every Linear/Conv2d weight in fp16 or bf16 (the
+// frozen base weights of LoRA training: half the memory; each is widened to fp32 in a shared
+// buffer just before use, so the math is fp32 on the rounded weights). Such a weight has no
+// fp32 storage: unet_param returns NULL for it, and nothing may update it.
 SdlStatus unet_init(Unet *u, const UnetConfig *cfg);
+SdlStatus unet_init_dtype(Unet *u, const UnetConfig *cfg, ParamDtype weights);
 SdlStatus unet_build(Unet *u, const UnetConfig *cfg);
 void unet_allocate(Unet *u);
 void unet_free(Unet *u);
@@ -109,7 +117,8 @@ SdlStatus unet_load_safetensors(Unet *u, const char *path);
 // unet_init from dir/config.json, then the weights from dir/diffusion_pytorch_model.safetensors.
 SdlStatus unet_load_diffusers(Unet *u, const char *dir);
 
-// A parameter's storage by name (NULL if unknown): tests perturb weights through it.
+// A parameter's fp32 storage by name (NULL if unknown or stored 16-bit): tests perturb weights
+// through it.
 float *unet_param(Unet *u, const char *name);
 // Requests the gradient of one parameter: allocates a zeroed MEM_GRADS buffer on the first call
 // and returns it (backward accumulates into it). NULL if there is no such parameter.

@@ -1,6 +1,7 @@
 // conv.c — Conv2d module forward/backward with the LoRA hook. The adapter's up projection is a
 // 1x1 conv, i.e. one GEMM per image over the (r, OH·OW) activation. Dropout masks: lora.h.
 #include "nn/conv.h"
+#include "base/profile.h"
 #include "ops/gemm.h"
 #include "ops/tensor.h"
 
@@ -35,9 +36,10 @@ size_t conv_module_work_floats(const Conv2d *m, int64_t N, int64_t H, int64_t W)
 
 void conv_module_forward(const Conv2d *m, float *out, const float *inp, int64_t N, int64_t H, int64_t W, float *work) {
     Conv2dDims d = conv_module_dims(m, N, H, W);
-    conv2d_forward(out, inp, m->w, m->b, &d, work);
+    conv2d_forward(out, inp, half_weight_get(m->w, &m->w16), m->b, &d, work);
     const LoraAdapter *a = m->lora;
     if (!a) return;
+    PROF_SCOPE(PROF_LORA);
     Conv2dDims dd = lora_down_dims(m, N, H, W);
     conv2d_forward(a->h, inp, a->down, NULL, &dd, work);             // h (N, r, OH, OW)
     int64_t ohw = conv2d_out_h(&d) * conv2d_out_w(&d), r = a->rank;
@@ -49,9 +51,11 @@ void conv_module_forward(const Conv2d *m, float *out, const float *inp, int64_t 
 void conv_module_backward(const Conv2d *m, float *dinp, const float *dout, const float *inp,
                           int64_t N, int64_t H, int64_t W, float *work) {
     Conv2dDims d = conv_module_dims(m, N, H, W);
-    conv2d_backward(dinp, m->dw, m->db, dout, inp, m->w, &d, work);
+    // the weight is read only for dinp: a 16-bit one is widened only then
+    conv2d_backward(dinp, m->dw, m->db, dout, inp, dinp ? half_weight_get(m->w, &m->w16) : m->w, &d, work);
     const LoraAdapter *a = m->lora;
     if (!a || (!dinp && !a->ddown && !a->dup)) return;
+    PROF_SCOPE(PROF_LORA);
     int64_t ohw = conv2d_out_h(&d) * conv2d_out_w(&d), r = a->rank;
     if (a->dup)
         for (int64_t n = 0; n < N; n++) // dup (out, r) += s · dout[n] (out, OHW) @ h[n]ᵀ (h saved after the masks)

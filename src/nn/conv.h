@@ -3,16 +3,18 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include "nn/half_weight.h"
 #include "nn/lora.h"
 #include "ops/conv2d.h"
 
 typedef struct {
-    const float *w;   // (out, in, k, k)
+    const float *w;   // (out, in, k, k); NULL when the weight is kept 16-bit (w16)
     const float *b;   // (out) or NULL
     float *dw, *db;   // NULL when frozen
     int64_t in, out, k, stride;
     int64_t pad_top, pad_bottom, pad_left, pad_right;
     LoraAdapter *lora; // NULL: plain conv; else down (r, in, k, k) and up (out, r, 1, 1)
+    HalfWeight w16;    // the frozen weight in fp16/bf16, widened on use (half_weight.h); data NULL: use w
 } Conv2d;
 
 // A module with symmetric padding.

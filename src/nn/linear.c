@@ -2,6 +2,7 @@
 // the adapter's training-time dropout masks (shared with conv.c).
 #include "nn/linear.h"
 #include "base/error.h"
+#include "base/profile.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
 
@@ -59,9 +60,10 @@ size_t linear_module_work_floats(const Linear *m, int64_t M) {
 }
 
 void linear_module_forward(const Linear *m, float *out, const float *inp, int64_t M) {
-    linear_forward(out, inp, m->w, m->b, M, m->in, m->out);
+    linear_forward(out, inp, half_weight_get(m->w, &m->w16), m->b, M, m->in, m->out);
     const LoraAdapter *a = m->lora;
     if (!a) return;
+    PROF_SCOPE(PROF_LORA);
     int64_t r = a->rank;
     gemm(false, true, M, r, m->in, 1.0f, inp, m->in, a->down, m->in, 0.0f, a->h, r);       // h (M, r) = inp @ downᵀ
     if (lora_dropout_active(a)) linear_dropout(a, a->h, M);                                // h ⊙= mask · 1/(1−p)(1−q)
@@ -69,9 +71,11 @@ void linear_module_forward(const Linear *m, float *out, const float *inp, int64_
 }
 
 void linear_module_backward(const Linear *m, float *dinp, const float *dout, const float *inp, int64_t M, float *work) {
-    linear_backward(dinp, m->dw, m->db, dout, inp, m->w, M, m->in, m->out);
+    // the weight is read only for dinp: a 16-bit one is widened only then
+    linear_backward(dinp, m->dw, m->db, dout, inp, dinp ? half_weight_get(m->w, &m->w16) : m->w, M, m->in, m->out);
     const LoraAdapter *a = m->lora;
     if (!a || (!dinp && !a->ddown && !a->dup)) return;
+    PROF_SCOPE(PROF_LORA);
     int64_t r = a->rank;
     if (a->dup) // dup (out, r) += s · doutᵀ @ h   (h saved after the dropout masks)
         gemm(true, false, m->out, r, M, a->scale, dout, m->out, a->h, r, 1.0f, a->dup, r);

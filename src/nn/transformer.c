@@ -169,13 +169,16 @@ void transformer2d_init(Transformer2D *m, int64_t C, int64_t heads, int64_t ctx_
     m->proj_in_lin = (Linear){.in = C, .out = m->inner};
     m->proj_out_lin = (Linear){.in = m->inner, .out = C};
     m->blocks = calloc((size_t)depth, sizeof *m->blocks);
-    SDL_ASSERT(m->blocks != NULL);
+    m->s.t = calloc((size_t)depth + 1, sizeof *m->s.t);
+    SDL_ASSERT(m->blocks != NULL && m->s.t != NULL);
     for (int d = 0; d < depth; d++) basic_transformer_init(&m->blocks[d], m->inner, heads, m->head_dim, ctx_dim);
 }
 
 void transformer2d_free(Transformer2D *m) {
     free(m->blocks);
+    free(m->s.t);
     m->blocks = NULL;
+    m->s.t = NULL;
 }
 
 void transformer2d_visit(Transformer2D *m, const char *prefix, BlockVisitor *v) {
@@ -209,12 +212,9 @@ void transformer2d_plan(Transformer2D *m, Arena *acts, int64_t N, int64_t H, int
     int64_t HW = H * W;
     m->s.mean = arena_floats(acts, (size_t)(N * m->norm.groups));
     m->s.rstd = arena_floats(acts, (size_t)(N * m->norm.groups));
-    // The pointer array lives in the arena too (NULL while measuring; then never dereferenced).
-    m->s.t = arena_alloc(acts, (size_t)(m->depth + 1) * sizeof(float *));
-    for (int d = 0; d <= m->depth; d++) {
-        float *t = arena_floats(acts, (size_t)(N * HW * m->inner));
-        if (m->s.t) m->s.t[d] = t;
-    }
+    // (the pointer array is the module's own: an arena region may be shared by several blocks
+    // in turn under gradient checkpointing, and would overwrite it)
+    for (int d = 0; d <= m->depth; d++) m->s.t[d] = arena_floats(acts, (size_t)(N * HW * m->inner));
     for (int d = 0; d < m->depth; d++) basic_transformer_plan(&m->blocks[d], acts, N, HW, Tctx);
     if (m->use_linear) {
         linear_plan_lora(&m->proj_in_lin, acts, N * HW);

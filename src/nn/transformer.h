@@ -45,6 +45,7 @@ typedef struct {
 typedef struct {
     float *mean, *rstd; // (N, groups)
     float **t;          // depth + 1 token tensors (N, HW, inner): t[0] after proj_in, t[d+1] after block d
+                        // (the array is allocated by init, the tensors planned)
 } Transformer2DSaved;
 
 typedef struct {
@@ -66,7 +67,7 @@ void transformer2d_free(Transformer2D *m);
 // ff.net.2}, proj_out.
 void transformer2d_visit(Transformer2D *m, const char *prefix, BlockVisitor *v);
 int transformer2d_wants_grad(const Transformer2D *m);
-// Saved activations for x (N, C, H, W) and a context of Tctx tokens. s.t is an array from the arena.
+// Saved activations for x (N, C, H, W) and a context of Tctx tokens.
 void transformer2d_plan(Transformer2D *m, Arena *acts, int64_t N, int64_t H, int64_t W, int64_t Tctx);
 size_t transformer2d_work_floats(const Transformer2D *m, int64_t N, int64_t H, int64_t W, int64_t Tctx);
 // out (N, C, H, W); ctx (N, Tctx, ctx_dim).

@@ -5,6 +5,7 @@
 // Elementwise loops read x[i] before writing out[i], so out == inp and dinp == dout are safe
 // (`omp simd` asserts exactly that: no dependence between different i).
 #include "ops/activation.h"
+#include "base/profile.h"
 #include <math.h>
 
 // Below this many elements a parallel region (a few µs to fork and join) costs more than it saves.
@@ -69,11 +70,13 @@ static inline float quick_gelu_grad(float x) {
 // ---- SiLU ----
 
 void silu_forward(float *out, const float *inp, int64_t n) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] * act_sigmoidf(inp[i]);
 }
 
 void silu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dinp[i] = dout[i] * silu_grad(inp[i]);
 }
@@ -81,6 +84,7 @@ void silu_backward(float *dinp, const float *dout, const float *inp, int64_t n) 
 // ---- GELU ----
 
 void gelu_forward(float *out, const float *inp, int64_t n, GeluKind kind) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     if (kind == GELU_TANH) {
         #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
         for (int64_t i = 0; i < n; i++) out[i] = gelu_tanh_val(inp[i]);
@@ -91,6 +95,7 @@ void gelu_forward(float *out, const float *inp, int64_t n, GeluKind kind) {
 }
 
 void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, GeluKind kind) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     if (kind == GELU_TANH) {
         #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
         for (int64_t i = 0; i < n; i++) dinp[i] = dout[i] * gelu_tanh_grad(inp[i]);
@@ -103,11 +108,13 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, 
 // ---- quick-GELU ----
 
 void quick_gelu_forward(float *out, const float *inp, int64_t n) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] * act_sigmoidf(QUICK_GELU_K * inp[i]);
 }
 
 void quick_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dinp[i] = dout[i] * quick_gelu_grad(inp[i]);
 }
@@ -115,6 +122,7 @@ void quick_gelu_backward(float *dinp, const float *dout, const float *inp, int64
 // ---- GEGLU ----
 
 void geglu_forward(float *out, const float *inp, int64_t M, int64_t D) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for schedule(static) if (M * D >= ACT_PAR_MIN)
     for (int64_t m = 0; m < M; m++) {
         const float *a = inp + m * 2 * D, *gate = a + D; // (D), (D)
@@ -125,6 +133,7 @@ void geglu_forward(float *out, const float *inp, int64_t M, int64_t D) {
 }
 
 void geglu_backward(float *dinp, const float *dout, const float *inp, int64_t M, int64_t D) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for schedule(static) if (M * D >= ACT_PAR_MIN)
     for (int64_t m = 0; m < M; m++) {
         const float *a = inp + m * 2 * D, *gate = a + D, *g = dout + m * D;

@@ -15,6 +15,7 @@
 // single-threaded BLAS (OpenBLAS does not nest); the threads split (batch, head, query tile).
 // The exponentials use a range-reduced polynomial written so the compiler vectorises it.
 #include "ops/attention.h"
+#include "base/profile.h"
 #include "ops/gemm.h"
 #include "base/error.h"
 #include <math.h>
@@ -244,6 +245,7 @@ static Slot slot_at(float *work, const AttnDims *d, int split, int tid) {
 
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                        const AttnDims *d, float *work) {
+    PROF_SCOPE(PROF_ATTENTION);
     check_dims(d);
     const int64_t B = d->B, Tq = d->Tq, Tk = d->Tk, NH = d->NH, HD = d->HD, C = NH * HD;
     if (B == 0 || Tq == 0) return;
@@ -361,6 +363,7 @@ static void zero_rows(float *x, int64_t rows, int64_t cols, int64_t ld) {
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                         const float *k, const float *v, const float *out, const float *lse,
                         const AttnDims *d, float *work) {
+    PROF_SCOPE(PROF_ATTENTION);
     check_dims(d);
     const int64_t B = d->B, Tq = d->Tq, Tk = d->Tk, NH = d->NH, HD = d->HD, C = NH * HD;
     if (B == 0) return;

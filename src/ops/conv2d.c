@@ -10,6 +10,7 @@
 //         moves OC*KH*KW instead of IC*KH*KW column rows (see dinp_by_conv).
 // A 1x1 stride-1 unpadded conv is a plain GEMM on the NCHW planes and needs no work memory.
 #include "ops/conv2d.h"
+#include "base/profile.h"
 #include "ops/gemm.h"
 #include "base/error.h"
 #include <string.h>
@@ -167,6 +168,7 @@ static void add_bias(float *o, const float *b, int64_t OC, int64_t P, int64_t ld
 
 void conv2d_forward(float *out, const float *inp, const float *w, const float *b,
                     const Conv2dDims *d, float *work) {
+    PROF_SCOPE(d->KH == 1 && d->KW == 1 ? PROF_CONV1X1 : PROF_CONV3X3);
     check_dims(d);
     const int64_t OH = conv2d_out_h(d), OW = conv2d_out_w(d), OHW = OH * OW;
     const int64_t IC = d->IC, OC = d->OC, K = IC * d->KH * d->KW, HW = d->H * d->W;
@@ -190,6 +192,7 @@ void conv2d_forward(float *out, const float *inp, const float *w, const float *b
 
 void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, const Conv2dDims *d, float *work) {
+    PROF_SCOPE(d->KH == 1 && d->KW == 1 ? PROF_CONV1X1 : PROF_CONV3X3);
     check_dims(d);
     const int64_t OH = conv2d_out_h(d), OW = conv2d_out_w(d), OHW = OH * OW;
     const int64_t IC = d->IC, OC = d->OC, K = IC * d->KH * d->KW, HW = d->H * d->W;

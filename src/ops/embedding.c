@@ -1,10 +1,12 @@
 // embedding.c — the sinusoidal timestep embedding (see embedding.h for the rounding contract).
 // N·dim is tiny (a few timesteps x 320), so this is a plain loop: no threads, no scratch.
 #include "ops/embedding.h"
+#include "base/profile.h"
 #include <math.h>
 
 void timestep_embedding(float *out, const float *timesteps, int64_t N, int64_t dim,
                         int flip_sin_to_cos, float downscale_freq_shift, float max_period) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     int64_t half = dim / 2;
     // torch: (-math.log(max_period)) * arange(half, dtype=float32) — the Python double scalar
     // is cast to float32 and the product rounded to float32; likewise the divisor.

@@ -1,6 +1,7 @@
 // linear.c — fully connected layer (torch.nn.Linear) forward/backward through gemm(),
 // plus the naive triple-loop references the tests compare against. See linear.h.
 #include "ops/linear.h"
+#include "base/profile.h"
 #include "ops/gemm.h"
 
 // Columns per block in the bias-gradient reduction: each block's running sums (double)
@@ -10,6 +11,7 @@
 
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int64_t M, int64_t IC, int64_t OC) {
+    PROF_SCOPE(PROF_LINEAR);
     // out (M, OC), inp (M, IC), w (OC, IC), b (OC)
     if (b) {
         // Broadcast the bias into out first and let gemm add the product (beta = 1): one
@@ -41,6 +43,7 @@ static void linear_bias_grad(float *db, const float *dout, int64_t M, int64_t OC
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, int64_t M, int64_t IC, int64_t OC) {
+    PROF_SCOPE(PROF_LINEAR);
     // dinp (M, IC) = dout (M, OC) @ w (OC, IC)
     if (dinp) gemm(false, false, M, IC, OC, 1.0f, dout, OC, w, IC, 0.0f, dinp, IC);
     // dw (OC, IC) += dout^T (OC, M) @ inp (M, IC)

@@ -2,12 +2,14 @@
 // The forward is a reduction over N·D floats (16K per sample at 512 px): serial per sample
 // in double, SIMD inside, so its value is the same with any number of threads.
 #include "ops/loss.h"
+#include "base/profile.h"
 
 // Below this many elements a parallel region costs more than it saves.
 #define LOSS_PAR_MIN 65536
 
 double mse_loss_forward(float *per_sample, const float *pred, const float *target, const float *weights,
                         int64_t N, int64_t D) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     double total = 0.0;
     for (int64_t n = 0; n < N; n++) {
         const float *p = pred + n * D, *t = target + n * D; // (D), (D)
@@ -26,6 +28,7 @@ double mse_loss_forward(float *per_sample, const float *pred, const float *targe
 
 void mse_loss_backward(float *dpred, const float *pred, const float *target, const float *weights,
                        int64_t N, int64_t D, float dloss) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for schedule(static) if (N * D >= LOSS_PAR_MIN)
     for (int64_t n = 0; n < N; n++) {
         float k = (float)((double)dloss * (weights ? (double)weights[n] : 1.0) * 2.0 / ((double)N * (double)D));

@@ -9,6 +9,7 @@
 // to split that one sum over vector lanes (what -ffast-math would allow everywhere, and what it
 // may not do otherwise); the order is fixed for a given build. Without OpenMP they run scalar.
 #include "ops/norm.h"
+#include "base/profile.h"
 #include "base/error.h"
 #include <math.h>
 #include <stdbool.h>
@@ -144,11 +145,13 @@ static void gn_forward(float *out, float *mean, float *rstd, const float *inp, c
 
 void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
                        const float *beta, int64_t N, int64_t C, int64_t HW, int64_t G, float eps) {
+    PROF_SCOPE(PROF_NORM);
     gn_forward(out, mean, rstd, inp, gamma, beta, N, C, HW, G, eps, false);
 }
 
 void groupnorm_silu_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
                             const float *beta, int64_t N, int64_t C, int64_t HW, int64_t G, float eps) {
+    PROF_SCOPE(PROF_NORM);
     gn_forward(out, mean, rstd, inp, gamma, beta, N, C, HW, G, eps, true);
 }
 
@@ -250,12 +253,14 @@ static void gn_backward(float *dinp, float *dgamma, float *dbeta, const float *d
 void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                         const float *gamma, const float *mean, const float *rstd,
                         int64_t N, int64_t C, int64_t HW, int64_t G) {
+    PROF_SCOPE(PROF_NORM);
     gn_backward(dinp, dgamma, dbeta, dout, inp, gamma, NULL, mean, rstd, N, C, HW, G, false);
 }
 
 void groupnorm_silu_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                              const float *gamma, const float *beta, const float *mean, const float *rstd,
                              int64_t N, int64_t C, int64_t HW, int64_t G) {
+    PROF_SCOPE(PROF_NORM);
     gn_backward(dinp, dgamma, dbeta, dout, inp, gamma, beta, mean, rstd, N, C, HW, G, true);
 }
 
@@ -362,6 +367,7 @@ void groupnorm_silu_backward_naive(float *dinp, float *dgamma, float *dbeta, con
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
                        const float *beta, int64_t M, int64_t D, float eps) {
+    PROF_SCOPE(PROF_NORM);
     #pragma omp parallel for schedule(static)
     for (int64_t m = 0; m < M; m++) {
         const float *x = inp + m * D; // (D)
@@ -422,6 +428,7 @@ static void ln_param_grads(float *dgamma, float *dbeta, const float *dout, const
 
 void layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
                         const float *gamma, const float *mean, const float *rstd, int64_t M, int64_t D) {
+    PROF_SCOPE(PROF_NORM);
     // Parameter grads first: dinp may alias dout.
     if (dgamma || dbeta) ln_param_grads(dgamma, dbeta, dout, inp, mean, rstd, M, D);
     if (!dinp) return;

@@ -1,6 +1,7 @@
 // softmax.c — row softmax forward/backward: one thread per block of rows, SIMD inside a row
 // through act_expf (activation.h); the *_naive references evaluate each row in double.
 #include "ops/softmax.h"
+#include "base/profile.h"
 #include "ops/activation.h"
 #include <math.h>
 
@@ -22,6 +23,7 @@ static inline float row_max(const float *x, int64_t D) {
 }
 
 void softmax_forward(float *out, const float *inp, int64_t M, int64_t D) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for schedule(static) if (M * D >= SOFTMAX_PAR_MIN)
     for (int64_t m = 0; m < M; m++) {
         const float *x = inp + m * D; // (D)
@@ -42,6 +44,7 @@ void softmax_forward(float *out, const float *inp, int64_t M, int64_t D) {
 }
 
 void softmax_backward(float *dinp, const float *dout, const float *out, int64_t M, int64_t D) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for schedule(static) if (M * D >= SOFTMAX_PAR_MIN)
     for (int64_t m = 0; m < M; m++) {
         const float *g = dout + m * D, *y = out + m * D; // (D), (D)

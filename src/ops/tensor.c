@@ -3,6 +3,7 @@
 // Each kernel is a plain loop nest parallelised over its outermost independent dimension;
 // the transposes work in cache-sized tiles so both the reads and the writes stay sequential.
 #include "ops/tensor.h"
+#include "base/profile.h"
 #include <string.h>
 
 // Below this many floats (256 KB) a parallel region's fork/join costs more than it saves
@@ -12,16 +13,19 @@
 // ---- elementwise ----
 
 void add_forward(float *out, const float *a, const float *b, int64_t n) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for simd schedule(static) if (n >= TENSOR_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void add_into(float *acc, const float *x, int64_t n) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for simd schedule(static) if (n >= TENSOR_PAR_MIN)
     for (int64_t i = 0; i < n; i++) acc[i] += x[i];
 }
 
 void scale_inplace(float *x, float s, int64_t n) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     #pragma omp parallel for simd schedule(static) if (n >= TENSOR_PAR_MIN)
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
@@ -29,6 +33,7 @@ void scale_inplace(float *x, float s, int64_t n) {
 // ---- per-channel bias ----
 
 void add_channel_bias_forward(float *x, const float *bias, int64_t N, int64_t C, int64_t HW) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     int64_t rows = N * C;
     #pragma omp parallel for schedule(static) if (rows * HW >= TENSOR_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -40,6 +45,7 @@ void add_channel_bias_forward(float *x, const float *bias, int64_t N, int64_t C,
 }
 
 void add_channel_bias_backward(float *dbias, const float *dout, int64_t N, int64_t C, int64_t HW) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     int64_t rows = N * C;
     #pragma omp parallel for schedule(static) if (rows * HW >= TENSOR_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -79,16 +85,19 @@ static void concat_copy(float *cat_out, const float *a_in, const float *b_in,
 }
 
 void concat_channels_forward(float *out, const float *a, const float *b, int64_t N, int64_t C1, int64_t C2, int64_t HW) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     concat_copy(out, a, b, NULL, NULL, NULL, N, C1 * HW, C2 * HW);
 }
 
 void concat_channels_backward(float *da, float *db, const float *dout, int64_t N, int64_t C1, int64_t C2, int64_t HW) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     concat_copy(NULL, NULL, NULL, dout, da, db, N, C1 * HW, C2 * HW);
 }
 
 // ---- nearest 2x upsample ----
 
 void upsample_nearest2x_forward(float *out, const float *inp, int64_t NC, int64_t H, int64_t W) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     int64_t rows = NC * H, W2 = 2 * W;
     #pragma omp parallel for schedule(static) if (rows * W >= TENSOR_PAR_MIN / 4)
     for (int64_t r = 0; r < rows; r++) {
@@ -108,6 +117,7 @@ void upsample_nearest2x_forward(float *out, const float *inp, int64_t NC, int64_
 }
 
 void upsample_nearest2x_backward(float *dinp, const float *dout, int64_t NC, int64_t H, int64_t W) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     int64_t rows = NC * H, W2 = 2 * W;
     #pragma omp parallel for schedule(static) if (rows * W >= TENSOR_PAR_MIN / 4)
     for (int64_t r = 0; r < rows; r++) {
@@ -210,10 +220,12 @@ static void transpose_batched(float *out, const float *inp, int64_t N, int64_t R
 }
 
 void transpose_nchw_to_nhwc(float *out, const float *inp, int64_t N, int64_t C, int64_t HW) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     transpose_batched(out, inp, N, C, HW);
 }
 
 void transpose_nhwc_to_nchw(float *out, const float *inp, int64_t N, int64_t C, int64_t HW) {
+    PROF_SCOPE(PROF_ELEMENTWISE);
     transpose_batched(out, inp, N, HW, C);
 }
 

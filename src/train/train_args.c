@@ -25,7 +25,7 @@ static const char *USAGE =
 // Reasons shared by several options.
 #define R_CPU_MEM "sdlora trains in one (CPU) memory; there is no separate VRAM to manage"
 #define R_ATTN "sdlora's attention is always the tiled, memory-efficient kernel"
-#define R_FP32 "sdlora keeps the base model and the LoRA in fp32 on the CPU"
+#define R_FP32 "sdlora computes and keeps the LoRA in fp32 (base weights: --base_weights_dtype)"
 #define R_ONE_PROC "sdlora runs as one process (no DDP)"
 #define R_DEEPSPEED "only used with --deepspeed, which sdlora does not support"
 #define R_TORCH "there is no PyTorch in sdlora"
@@ -261,7 +261,10 @@ static int make_specs(TrainArgs *a, OptSpec *s) {
 
     // ---- precision and memory
     STR("mixed_precision", mixed_precision, .group = "precision and memory", .choices = "no|fp16|bf16",
-        .help = "accepted; sdlora computes in fp32 on the CPU", .defval = "no");
+        .help = "fp16/bf16: keep the frozen base weights in that dtype (as kohya; the math stays fp32)", .defval = "no");
+    STR("base_weights_dtype", base_weights_dtype, .choices = "float|fp16|bf16",
+        .help = "storage of the frozen UNet and text-encoder weights (half the memory in fp16/bf16)",
+        .defval = "as --mixed_precision");
     FLG("gradient_checkpointing", gradient_checkpointing, .help = "recompute activations in backward to save memory");
     FLG("full_fp16", full_fp16, .ignored = R_FP32);
     FLG("full_bf16", full_bf16, .ignored = R_FP32);
@@ -994,6 +997,13 @@ static bool sched_supported(const char *name) {
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i])) return true;
     return strncmp(name, "adafactor:", 10) == 0;
+}
+
+const char *train_args_base_weights_dtype(const TrainArgs *a) {
+    if (a->base_weights_dtype) return a->base_weights_dtype;
+    return a->mixed_precision && (!strcmp(a->mixed_precision, "fp16") || !strcmp(a->mixed_precision, "bf16"))
+               ? a->mixed_precision
+               : "float";
 }
 
 SdlStatus train_args_validate(const TrainArgs *a) {

@@ -145,7 +145,9 @@ typedef struct {
     bool masked_loss;                    // error: alpha masks not supported yet
 
     // ---- precision and memory (CPU: compute in fp32) ----
-    char *mixed_precision;               // "no" | "fp16" | "bf16": accepted; base weights stay fp32 (see docs)
+    char *mixed_precision;               // "no" | "fp16" | "bf16": the default of base_weights_dtype (math stays fp32)
+    char *base_weights_dtype;            // sdlora: NULL (= as mixed_precision, "no" → float) | "float" | "fp16" | "bf16":
+                                         // storage of the frozen UNet/text-encoder Linear and Conv weights
     bool full_fp16, full_bf16, no_half_vae, fp8_base;
     bool gradient_checkpointing;
     bool lowram, lowvram, highvram, xformers, sdpa, mem_eff_attn;
@@ -193,6 +195,9 @@ SdlStatus train_args_apply_gui_json(TrainArgs *a, const char *text, const char *
 // v_parameterization, adaptive_noise_scale without noise_offset, both *_only flags. Warnings
 // (kohya's "will be unexpected" cases) go to the log.
 SdlStatus train_args_validate(const TrainArgs *a);
+// The dtype the frozen base weights are kept in: --base_weights_dtype, else --mixed_precision's
+// ("float", "fp16" or "bf16").
+const char *train_args_base_weights_dtype(const TrainArgs *a);
 void train_args_print_help(FILE *f);
 
 // --network_args of networks.lora, parsed: conv_dim / conv_alpha (LoCon; conv_alpha defaults to

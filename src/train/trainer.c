@@ -4,6 +4,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/profile.h"
 #include "base/version.h"
 #include "sample/dynamic_prompts.h"
 #include "ops/gemm.h"
@@ -230,8 +231,9 @@ static void print_summary(const Trainer *t) {
     fprintf(stderr, "  optimizer: %s, lr scheduler %s, %s of state\n", optim_kind_name(optim_config(t->opt)->kind),
             lr_schedule_name(t->sched.kind), mem_format_bytes(b2, sizeof b2, optim_state_bytes(t->opt)));
     fprintf(stderr, "  compute: fp32 on %d thread(s)%s\n", sdl_get_threads(),
-            a->mixed_precision && strcmp(a->mixed_precision, "no") ? " (--mixed_precision accepted; CPU math stays fp32)" : "");
-    fprintf(stderr, "  base weights %s, LoRA %s\n", mem_format_bytes(b1, sizeof b1, mem_current(MEM_BASE_WEIGHTS)),
+            a->gradient_checkpointing ? ", gradient checkpointing" : "");
+    fprintf(stderr, "  base weights %s (UNet/text-encoder Linear and Conv weights in %s), LoRA %s\n",
+            mem_format_bytes(b1, sizeof b1, mem_current(MEM_BASE_WEIGHTS)), param_dtype_name(t->model.weights),
             mem_format_bytes(b2, sizeof b2, mem_current(MEM_TRAINABLE)));
 }
 
@@ -289,6 +291,7 @@ static double record_loss(TrainProgress *p, int64_t index, double loss) {
 }
 
 static SdlStatus batch_latents(Trainer *t, const LoaderBatch *b, int64_t *h, int64_t *w) {
+    PROF_SCOPE(PROF_DATA); // --profile: VAE encoding of uncached images
     *h = b->height / t->latent_f, *w = b->width / t->latent_f;
     size_t n = (size_t)(b->B * t->latent_c * *h * *w);
     SDL_TRY(ensure_latent_buffers(t, n));
@@ -311,6 +314,8 @@ static void report_nonfinite(const Trainer *t, const LoaderBatch *b, int64_t epo
 }
 
 static SdlStatus optimizer_step(Trainer *t) {
+    PROF_SCOPE(PROF_OPTIMIZER);
+    prof_step();
     if (t->a->max_grad_norm > 0) optim_clip_grad_norm(t->opt, t->a->max_grad_norm);
     SDL_TRY(optim_step(t->opt, lr_schedule_at_step(&t->sched, t->prog.global_step)));
     optim_zero_grad(t->opt);
@@ -345,6 +350,8 @@ static SdlStatus train_loop(Trainer *t) {
     double t_start = time_now(), waited = 0;
     int64_t micro = 0, start_step = p->global_step;
     SDL_TRY(trainer_sample(t, 0, p->global_step, true)); // --sample_at_first
+    int prof_every = prof_env();
+    if (a->profile || prof_every) prof_enable(); // time per layer type (base/profile.h)
     progress_init(&t->bar, stderr, "steps", t->max_train_steps, p->global_step);
     t->bar_open = true;
     for (; epoch < t->num_epochs; epoch++, index = 0) {
@@ -353,6 +360,7 @@ static SdlStatus train_loop(Trainer *t) {
             double w = 0;
             SDL_TRY(loader_next(t->loader, &b, &w));
             waited += w;
+            prof_add(PROF_DATA, w);
             int64_t h, wl;
             SDL_TRY(batch_latents(t, b, &h, &wl));
             TrainBatchInput in = {.latents = t->latents, .input_ids = b->input_ids, .token_weights = b->token_weights,
@@ -368,6 +376,7 @@ static SdlStatus train_loop(Trainer *t) {
             if (sync) {
                 SDL_TRY(optimizer_step(t));
                 micro = 0;
+                if (prof_every > 1 && p->global_step % prof_every == 0) progress_clear(&t->bar), prof_report(stderr);
                 SDL_TRY(trainer_sample(t, epoch + 1, p->global_step, false));
             }
             double avg = record_loss(p, index, res.loss);
@@ -391,6 +400,7 @@ static SdlStatus train_loop(Trainer *t) {
     }
     progress_close(&t->bar);
     t->bar_open = false;
+    if (prof_enabled()) prof_report(stderr), prof_disable();
     double total = time_now() - t_start;
     if (total > 0)
         log_info("trained %lld steps in %.1f s; waited on data %.2f s (%.2f%%)", (long long)(p->global_step - start_step),
@@ -422,7 +432,10 @@ static SdlStatus trainer_setup(Trainer *t) {
     SDL_TRY(train_data_build(&t->data, &a->data, a->threads > 0 ? (int)a->threads : sdl_get_threads(),
                              a->skip_bad_images, false));
     // 2. the model
-    SDL_TRY(sd_model_load(&t->model, a->pretrained_model_name_or_path, a->vae, SD_LOAD_ALL));
+    const char *wdt = train_args_base_weights_dtype(a); // frozen weights fp16/bf16 (widened on use) or fp32
+    SDL_TRY(sd_model_load_dtype(&t->model, a->pretrained_model_name_or_path, a->vae, SD_LOAD_ALL,
+                                !strcmp(wdt, "fp16") ? PARAM_F16 : !strcmp(wdt, "bf16") ? PARAM_BF16 : PARAM_F32));
+    t->model.unet.checkpointing = a->gradient_checkpointing; // recompute per block (unet.h); planned by the step
     bool v_pred = a->v_parameterization || t->model.v_prediction;
     t->v_pred = v_pred;
     t->vae_scaling = t->model.vae.cfg.scaling_factor;
