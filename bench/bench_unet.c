@@ -4,8 +4,9 @@
 // the way down to dlatents, the upper bound of a LoRA step's backward).
 //
 // Usage: bench_unet [size ...]   (square latent sizes, default 32 64; multiples of 8;
-//                                 SDLORA_BENCH_REPS=n timed repetitions, default 2, best kept)
-// Per size: plan (batch 1), one untimed forward + backward (first-touch page faults of the
+//                                 SDLORA_BENCH_REPS=n timed repetitions, default 2, best kept;
+//                                 SDLORA_BENCH_BATCH=2 plans batch 2, as a CFG sampling step)
+// Per size: plan (batch 1, or SDLORA_BENCH_BATCH), one untimed forward + backward (first-touch page faults of the
 // arenas), then the timed runs. Prints seconds, GFLOP/s from an analytic FLOP count (convs and
 // linears 2·M·N·K; attention QKᵀ and PV 4·Tq·Tk·inner per image; backward with frozen weights:
 // the input-gradient GEMMs, the same FLOPs as forward, plus 2.5x the attention core for the
@@ -65,6 +66,8 @@ int main(int argc, char **argv) {
         for (int i = 1; i < argc && n_sizes < 8; i++) sizes[n_sizes++] = atoi(argv[i]);
     }
     int reps = getenv("SDLORA_BENCH_REPS") ? atoi(getenv("SDLORA_BENCH_REPS")) : 2;
+    // SDLORA_BENCH_BATCH=2: the batch a CFG sampling step runs (uncond + cond)
+    const int64_t NB = getenv("SDLORA_BENCH_BATCH") && atoi(getenv("SDLORA_BENCH_BATCH")) == 2 ? 2 : 1;
     if (reps < 1 || reps > 32) reps = 2;
     UnetConfig cfg = unet_config_sd15();
     Unet u;
@@ -75,7 +78,7 @@ int main(int argc, char **argv) {
     }
     bench_fill_params(&u.params);
     char b1[32], b2[32], b3[32];
-    printf("bench_unet: SD1.5 UNet, %lld tensors, %s fp32 weights (init %.1f s), %d threads, %s\n",
+    printf("bench_unet: SD1.5 UNet, batch %lld, %lld tensors, %s fp32 weights (init %.1f s), %d threads, %s\n", (long long)NB,
            (long long)u.params.n, mem_format_bytes(b1, sizeof b1, u.params.total_floats * sizeof(float)),
            time_now() - t0, sdl_get_threads(), gemm_backend_name());
     printf("%-8s %9s %9s %9s %9s %11s %11s %11s\n", "latent", "fwd s", "GFLOP/s", "fwd+bwd s", "GFLOP/s", "acts", "scratch",
@@ -83,14 +86,14 @@ int main(int argc, char **argv) {
     const int64_t T = 77;
     for (int si = 0; si < n_sizes; si++) {
         int64_t S = sizes[si];
-        if (unet_plan(&u, 1, S, S, T) != SDL_OK) {
+        if (unet_plan(&u, NB, S, S, T) != SDL_OK) {
             fprintf(stderr, "size %lld: ", (long long)S);
             sdl_error_print(stderr);
             continue;
         }
-        float *lat = bench_buf(4 * S * S, 1.0f), *ctx = bench_buf(T * 768, 1.0f), *eps = bench_buf(4 * S * S, 0.0f);
-        float *deps = bench_buf(4 * S * S, 1e-3f), *dlat = bench_buf(4 * S * S, 0.0f);
-        float ts[1] = {500.0f};
+        float *lat = bench_buf(NB * 4 * S * S, 1.0f), *ctx = bench_buf(NB * T * 768, 1.0f), *eps = bench_buf(NB * 4 * S * S, 0.0f);
+        float *deps = bench_buf(NB * 4 * S * S, 1e-3f), *dlat = bench_buf(NB * 4 * S * S, 0.0f);
+        float ts[2] = {500.0f, 500.0f};
         unet_forward(&u, eps, lat, ts, ctx); // touch the arenas
         unet_backward(&u, dlat, NULL, deps);
         double tf[32], tb[32];
