@@ -33,7 +33,7 @@ LIB_SRC   := $(sort $(wildcard src/*/*.c))
 # cli/options.c is the option parser train/train_args.c shares with the commands: it is library code
 LIB_SRC   := $(filter-out src/cli/%,$(LIB_SRC)) src/cli/options.c
 CLI_SRC   := $(filter-out src/cli/options.c,$(sort $(wildcard src/cli/*.c)))
-TEST_SUPPORT_SRC := tests/harness.c tests/gradcheck.c
+TEST_SUPPORT_SRC := tests/harness.c tests/gradcheck.c tests/fixtures.c
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 TOOL_SRC  := $(sort $(wildcard tools/*.c))

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "fixtures.h"
 #include "base/half.h"
 #include "base/log.h"
 #include "lora/lora_apply.h"
@@ -20,24 +21,6 @@
 #include "sample/pipeline.h"
 #include "sample/vae_tiled.h"
 
-static void load_unet(Unet *u) {
-    char p[600];
-    SdlStatus s = unet_load_diffusers(u, golden_path(p, sizeof p, "models/tiny-unet"));
-    if (s != SDL_OK) sdl_error_print(stderr);
-    SDL_ASSERT(s == SDL_OK);
-}
-
-static void load_te(ClipText *m) {
-    char p[600];
-    ClipTextConfig cfg;
-    SDL_ASSERT(clip_text_config_load(&cfg, golden_path(p, sizeof p, "models/tiny-clip/config.json")) == SDL_OK);
-    clip_text_init(m, &cfg);
-    SafeTensors f;
-    SDL_ASSERT(st_open(&f, golden_path(p, sizeof p, "models/tiny-clip/model.safetensors")) == SDL_OK);
-    LoadReport rep;
-    SDL_ASSERT(param_table_load(&m->params, &f, "", NULL, NULL, "text encoder", &rep) == SDL_OK);
-    st_close(&f);
-}
 
 // eps (2, 4, 16, 12) of the tiny UNet on the golden inputs.
 static void run_unet(Unet *u, const SafeTensors *g, float *eps) {
@@ -54,8 +37,8 @@ static void test_lora_merge_matches_reference(void) {
     char p[600];
     Unet u;
     ClipText te;
-    load_unet(&u);
-    load_te(&te);
+    fixture_load_tiny_unet(&u);
+    fixture_load_tiny_te(&te);
     SafeTensors g;
     SDL_ASSERT(st_open(&g, golden_path(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
     int64_t n_eps, n_h, n_ids;
@@ -120,7 +103,7 @@ static void test_lora_merge_matches_reference(void) {
 // module, a LoHa module, a stray key.
 static void test_lora_dtypes_alpha_and_skips(void) {
     ClipText te;
-    load_te(&te);
+    fixture_load_tiny_te(&te);
     const char *q = "text_model.encoder.layers.0.self_attn.q_proj.weight", *fc = "text_model.encoder.layers.1.mlp.fc1.weight";
     const ParamEntry *eq = param_find(&te.params, q), *ef = param_find(&te.params, fc);
     SDL_ASSERT(eq && ef);

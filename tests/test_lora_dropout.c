@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "gradcheck.h"
 #include "harness.h"
+#include "fixtures.h"
 #include "lora/lora_file.h"
 #include "lora/network.h"
 #include "models/load.h"
@@ -21,30 +22,6 @@
 #include "nn/linear.h"
 
 // ---- Linear ----
-typedef struct {
-    Linear m;
-    LoraAdapter a;
-    int64_t M;
-    float *x, *y, *dout;
-} LinCase;
-
-static void lin_case_init(LinCase *c, int64_t M, int64_t in, int64_t out, int64_t r, float scale) {
-    memset(c, 0, sizeof *c);
-    c->M = M;
-    c->a = (LoraAdapter){.down = alloc_randn(r * in, 0.3f, 11), .up = alloc_randn(out * r, 0.3f, 12),
-                         .ddown = alloc_floats(r * in), .dup = alloc_floats(out * r), .rank = r, .scale = scale,
-                         .h = alloc_floats(M * r)};
-    c->m = (Linear){.w = alloc_randn(out * in, 0.2f, 13), .b = alloc_randn(out, 0.1f, 14), .in = in, .out = out, .lora = &c->a};
-    c->x = alloc_randn(M * in, 1.0f, 15);
-    c->y = alloc_floats(M * out);
-    c->dout = alloc_randn(M * out, 1.0f, 16);
-}
-
-static void lin_case_free(LinCase *c) {
-    free((void *)c->a.down), free((void *)c->a.up), free(c->a.ddown), free(c->a.dup), free(c->a.h);
-    free((void *)c->m.w), free((void *)c->m.b), free(c->x), free(c->y), free(c->dout);
-}
-
 static double lin_loss(void *ctx) {
     LinCase *c = ctx;
     linear_module_forward(&c->m, c->y, c->x, c->M);

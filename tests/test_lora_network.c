@@ -9,30 +9,13 @@
 #include <unistd.h>
 #include "gradcheck.h"
 #include "harness.h"
+#include "fixtures.h"
 #include "base/half.h"
 #include "lora/lora_file.h"
 #include "lora/network.h"
 #include "lora/sha256.h"
 #include "models/load.h"
 
-static void load_unet(Unet *u) {
-    char p[600];
-    SdlStatus s = unet_load_diffusers(u, golden_path(p, sizeof p, "models/tiny-unet"));
-    if (s != SDL_OK) sdl_error_print(stderr);
-    SDL_ASSERT(s == SDL_OK);
-}
-
-static void load_te(ClipText *m) {
-    char p[600];
-    ClipTextConfig cfg;
-    SDL_ASSERT(clip_text_config_load(&cfg, golden_path(p, sizeof p, "models/tiny-clip/config.json")) == SDL_OK);
-    clip_text_init(m, &cfg);
-    SafeTensors f;
-    SDL_ASSERT(st_open(&f, golden_path(p, sizeof p, "models/tiny-clip/model.safetensors")) == SDL_OK);
-    LoadReport rep;
-    SDL_ASSERT(param_table_load(&m->params, &f, "", NULL, NULL, "text encoder", &rep) == SDL_OK);
-    st_close(&f);
-}
 
 // Checks that the network's module names are exactly the comma list `order` (the oracle's
 // kohya selection, in kohya order for the text encoder).
@@ -61,7 +44,7 @@ typedef struct {
 
 static void unet_run_init(UnetRun *r) {
     char p[600];
-    load_unet(&r->u);
+    fixture_load_tiny_unet(&r->u);
     SDL_ASSERT(st_open(&r->g, golden_path(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
     r->lat = golden_tensor(&r->g, "latents", NULL);
     r->ts = golden_tensor(&r->g, "timesteps", NULL);
@@ -118,7 +101,7 @@ static void test_unet_locon_golden(void) { unet_golden_case("lora/tiny_locon.saf
 
 static void test_te_lora_golden(void) {
     ClipText te;
-    load_te(&te);
+    fixture_load_tiny_te(&te);
     char p[600];
     SafeTensors g;
     SDL_ASSERT(st_open(&g, golden_path(p, sizeof p, "lora/tiny_lora_golden.safetensors")) == SDL_OK);
@@ -153,9 +136,9 @@ static void test_te_lora_golden(void) {
 // LoRAModule.__init__ sequence after torch.manual_seed(1234) (text encoder, kohya's order).
 static void test_init(void) {
     ClipText te;
-    load_te(&te);
+    fixture_load_tiny_te(&te);
     Unet u;
-    load_unet(&u);
+    fixture_load_tiny_unet(&u);
     LoraNetworkConfig c = lora_network_config_default();
     c.train_unet = 0;
     LoraNetwork net;
@@ -207,9 +190,9 @@ static void test_init(void) {
 // passes through; sshs_model_hash = sha256 of the data section.
 static void test_save_load(void) {
     Unet u;
-    load_unet(&u);
+    fixture_load_tiny_unet(&u);
     ClipText te;
-    load_te(&te);
+    fixture_load_tiny_te(&te);
     LoraNetworkConfig c = lora_network_config_default();
     c.conv_dim = 2, c.conv_alpha = 0.1f;
     LoraNetwork a, b;
@@ -278,7 +261,7 @@ static void test_save_load(void) {
 // --network_weights errors and --dim_from_weights.
 static void test_load_errors_and_dims(void) {
     Unet u;
-    load_unet(&u);
+    fixture_load_tiny_unet(&u);
     char p[600];
     SafeTensors f;
     SDL_ASSERT(st_open(&f, golden_path(p, sizeof p, "lora/tiny_locon.safetensors")) == SDL_OK);
