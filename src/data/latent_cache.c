@@ -243,6 +243,7 @@ static SdlStatus encode_batch(LatentCache *c, const LatentCacheOptions *o, const
     SdlError *errs = calloc((size_t)B, sizeof *errs);
     if (!errs) return oom();
     int threads = o->threads > 0 ? o->threads : 1;
+    (void)threads; // unused without OpenMP (NO_OMP=1)
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t b = 0; b < B; b++) {
         size_t i = idx[b];
@@ -348,6 +349,7 @@ SdlStatus latent_cache_build(LatentCache **out, const LatentCacheItem *items, si
     // 1. disk: which files are valid (hash the image, read the header, verify the CRC)
     if (o->to_disk) {
         int threads = o->threads > 0 ? o->threads : 1;
+        (void)threads; // unused without OpenMP (NO_OMP=1)
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (size_t i = 0; i < n; i++) {
             if (!o->skip_check && hash_file(items[i].path, c->keys[i].image_sha) != SDL_OK) {
