@@ -97,6 +97,37 @@ if "$cmp" "$tmp/h2/l.safetensors" "$tmp/h/l.safetensors" 0 0 >"$tmp/cmp" 2>&1 \
     ok "train: fp16 base weights train reproducibly, and not exactly as fp32 weights"
 else fail "train: fp16 base weights reproducibility"; cat "$tmp/cmp"; fi
 
+# the same run from a --config_file TOML (tables flattened as kohya) trains the identical LoRA
+cat >"$tmp/cfg.toml" <<TOML
+[model]
+pretrained_model_name_or_path = "$tmp/model"
+[dataset]
+train_data_dir = "$tmp/data"
+caption_extension = ".txt"
+resolution = "64"
+[network]
+network_dim = 4
+network_alpha = 2
+network_args = ["conv_dim=2", "conv_alpha=1"]
+network_train_unet_only = true
+[training]
+seed = 7
+learning_rate = 1e-3
+max_train_steps = 8
+optimizer_type = "AdamW"
+output_dir = "$tmp/t"
+output_name = "l"
+TOML
+if "$bin" train --config_file "$tmp/cfg.toml" --threads 2 >"$tmp/logt" 2>&1 \
+   && "$cmp" "$tmp/t/l.safetensors" "$tmp/a/l.safetensors" 0 0 >/dev/null 2>&1; then
+    ok "train: --config_file TOML gives the same LoRA as the command line"
+else fail "train: --config_file run"; cat "$tmp/logt"; fi
+# resuming with another seed is refused, naming the state folder
+if "$bin" train "${common[@]}" "${locon[@]}" --seed 8 --output_dir "$tmp/b2" --resume "$tmp/a/l-step00000004-state" >"$tmp/logr" 2>&1; then
+    fail "train: resume with another seed accepted"
+elif grep -q "l-step00000004-state" "$tmp/logr" && grep -q "seed" "$tmp/logr"; then ok "train: resume with another seed is refused"
+else fail "train: resume mismatch message"; cat "$tmp/logr"; fi
+
 # 3. samples during training (kohya prompt file and names) and TensorBoard events
 printf '# samples\nshapes, a {red|green} circle --w 64 --h 64 --s 4 --d 5\nshapes, a blue square --w 64 --h 64 --s 3 --l 5 --n blurry --ss euler_a\n' >"$tmp/prompts.txt"
 if "$bin" train "${common[@]}" --output_dir "$tmp/s" --output_name s --max_train_epochs 2 --sample_prompts "$tmp/prompts.txt" \

@@ -104,6 +104,17 @@ static SdlStatus encode_pixels(Trainer *t, float *latents, const float *pixels, 
 
 // Caching samples from its own generator (seeded from --seed): the training noise then does not
 // depend on whether this run built the cache or found it on disk.
+// What identifies the VAE in latent cache keys: its file (or folder), size and modification
+// time, so replacing the model or --vae invalidates the cache without hashing gigabytes.
+static void vae_identity(const Trainer *t, char *buf, size_t cap) {
+    const char *path = t->a->vae ? t->a->vae : t->a->pretrained_model_name_or_path;
+    struct stat sb;
+    if (stat(path, &sb) == 0)
+        snprintf(buf, cap, "%s|%lld|%lld", path, (long long)sb.st_size, (long long)sb.st_mtime);
+    else
+        snprintf(buf, cap, "%s", path);
+}
+
 static SdlStatus cache_encode(void *ctx, float *latents, const float *pixels, int64_t B, int64_t H, int64_t W) {
     EncodeCtx *e = ctx;
     return encode_pixels(e->t, latents, pixels, B, H, W, 1.0f, &e->rng);
@@ -392,7 +403,7 @@ static SdlStatus train_loop(Trainer *t) {
             }
             if (p->global_step >= t->max_train_steps) break;
         }
-        if (p->global_step >= t->max_train_steps && index < t->batches_per_epoch - 1) break;
+        // kohya runs the end-of-epoch work (logs, samples) after a max_train_steps break too
         SDL_TRY(run_epoch_end(t, epoch));
         SDL_TRY(trainer_sample(t, epoch + 1, p->global_step, true));
         p->epoch = epoch + 1, p->next_batch = 0;
@@ -445,6 +456,8 @@ static SdlStatus trainer_setup(Trainer *t) {
     SDL_TRY(setup_network(t));
     // 4. the loader (caching encodes every image now)
     EncodeCtx ectx = {.t = t};
+    char vae_id[4200];
+    vae_identity(t, vae_id, sizeof vae_id);
     rng_seed(&ectx.rng, (uint64_t)t->seed ^ 0x5eedcac4eull);
     t->grad_accum = a->gradient_accumulation_steps > 0 ? a->gradient_accumulation_steps : 1;
     LoaderOptions lo = {.seed = t->seed, .max_token_length = a->max_token_length, .weighted_captions = a->weighted_captions,
@@ -452,7 +465,7 @@ static SdlStatus trainer_setup(Trainer *t) {
                         .max_train_steps = a->max_train_steps, .gradient_accumulation_steps = t->grad_accum,
                         .latent_channels = t->latent_c, .latent_downscale = t->latent_f, .cache_latents = a->cache_latents || a->cache_latents_to_disk,
                         .cache_latents_to_disk = a->cache_latents_to_disk, .skip_cache_check = a->skip_cache_check,
-                        .vae_batch_size = a->vae_batch_size, .vae_id = t->model.files.path, .encode = cache_encode,
+                        .vae_batch_size = a->vae_batch_size, .vae_id = vae_id, .encode = cache_encode,
                         .encode_ctx = &ectx, .prefetch = 2};
     SDL_TRY(loader_create(&t->loader, &t->data, &lo));
     SDL_TRY(trainer_sample_setup(t));
@@ -485,8 +498,14 @@ static SdlStatus trainer_setup(Trainer *t) {
     // 7. resume
     if (a->resume) {
         free(t->prog.losses);
+        t->prog.losses = NULL;
         TrainProgress saved = t->prog;
-        SDL_TRY(train_state_load(a->resume, &t->net, t->opt, &saved));
+        SdlStatus ls = train_state_load(a->resume, &t->net, t->opt, &saved);
+        if (ls != SDL_OK) {
+            free(saved.losses);
+            return ls;
+        }
+        t->prog.losses = saved.losses; // owned by the trainer from here on, whatever follows
         if (saved.batches_per_epoch != t->batches_per_epoch || saved.seed != t->seed)
             return sdl_fail(SDL_ERR_ARG, a->resume, "resume with the same dataset, batch size and --seed as the saved run",
                             "the state was saved with %lld batches per epoch and seed %lld; this run has %lld and %lld",
