@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static bool streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 static bool contains(const char *hay, const char *needle) { return hay && needle && strstr(hay, needle); }
 

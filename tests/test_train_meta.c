@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 static bool streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 static void test_py_float_repr(void) {
