@@ -8,6 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+void fixture_save_image(const Image *img, const char *path, int quality, bool webp_lossless) {
+    const char *ext = strrchr(path, '.');
+    ext = ext ? ext : "";
+    SdlStatus st = !strcmp(ext, ".jpg")    ? image_save_jpeg(img, path, quality)
+                   : !strcmp(ext, ".webp") ? image_save_webp(img, path, (float)quality, webp_lossless)
+                                           : image_save_png(img, path, NULL, NULL, 0);
+    if (st != SDL_OK) {
+        sdl_error_print(stderr);
+        abort();
+    }
+}
+
+void fixture_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", path);
+        abort();
+    }
+}
+
 void fixture_load_tiny_unet(Unet *u) {
     char p[600];
     SdlStatus s = unet_load_diffusers(u, golden_path(p, sizeof p, "models/tiny-unet"));

@@ -1,12 +1,21 @@
-// fixtures.h — test fixtures shared by several test programs: the tiny golden models
+// fixtures.h — test fixtures shared by several test programs: images and text files on disk,
+// the tiny golden models
 // (tests/golden/models/tiny-*, written by tools/oracle/make_*_goldens.py) loaded into the C
 // modules, and a Linear module with a LoRA adapter and random data for gradient checks.
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
+#include "io/image.h"
 #include "models/clip_text.h"
 #include "models/unet.h"
 #include "nn/linear.h"
 #include "nn/lora.h"
+
+// Saves img by the path's extension: .jpg (quality), .webp (lossy at quality, or lossless),
+// anything else PNG. Aborts with the error printed on failure.
+void fixture_save_image(const Image *img, const char *path, int quality, bool webp_lossless);
+// Writes text to path (aborts on failure).
+void fixture_write_text(const char *path, const char *text);
 
 // The tiny UNet / CLIP text encoder of tests/golden/models (aborts if they do not load).
 void fixture_load_tiny_unet(Unet *u);

@@ -5,6 +5,7 @@
 // edited image / other VAE → stale, truncated / damaged / foreign file → corrupt (rebuilt),
 // skip_check trusts files, a file deleted mid-run is an error naming it, NaN latents fail.
 #include "harness.h"
+#include "fixtures.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "data/dataset.h"
@@ -24,11 +25,7 @@ static void make_image(const char *path, int64_t w, int64_t h, unsigned seed) {
         seed = seed * 1103515245u + 12345u;
         img.rgb[i] = (uint8_t)((i % 3 == 0 ? (i / 3 % w) * 255 / w : 0) + (seed >> 27));
     }
-    const char *ext = strrchr(path, '.');
-    SdlStatus st = !strcmp(ext, ".jpg") ? image_save_jpeg(&img, path, 92)
-                   : !strcmp(ext, ".webp") ? image_save_webp(&img, path, 0, 1)
-                                           : image_save_png(&img, path, NULL, NULL, 0);
-    if (st != SDL_OK) { sdl_error_print(stderr); abort(); }
+    fixture_save_image(&img, path, 92, true);
     image_free(&img);
 }
 

@@ -8,6 +8,7 @@
 //   flip / color-aug statistics; prefetch (a slow consumer waits ~0); a file deleted
 //   mid-run reported by loader_next; cached latents (fake VAE) and the options kohya refuses.
 #include "harness.h"
+#include "fixtures.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
@@ -140,20 +141,11 @@ static void make_image(const char *path, int64_t w, int64_t h, unsigned seed) {
             p[1] = (uint8_t)((y * 255 / h + (seed >> 28)) & 255);
             p[2] = (uint8_t)(seed >> 24);
         }
-    const char *ext = strrchr(path, '.');
-    SdlStatus st = !strcmp(ext, ".jpg") ? image_save_jpeg(&img, path, 90)
-                   : !strcmp(ext, ".webp") ? image_save_webp(&img, path, 90, 0)
-                                           : image_save_png(&img, path, NULL, NULL, 0);
-    if (st != SDL_OK) { sdl_error_print(stderr); abort(); }
+    fixture_save_image(&img, path, 90, false);
     image_free(&img);
 }
 
-static void write_str(const char *path, const char *s) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    fputs(s, f);
-    fclose(f);
-}
+static void write_str(const char *path, const char *s) { fixture_write_text(path, s); }
 
 // <root>/train/3_sks dog: 5 images of several sizes and formats (3 with captions);
 // <root>/reg/1_dog: 3 images (loss weight 0.5).

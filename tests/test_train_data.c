@@ -4,6 +4,7 @@
 // error listing bad images without --skip_bad_images, sizes and buckets, and
 // dataset_image_load against a direct decode + resize + crop.
 #include "harness.h"
+#include "fixtures.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "data/dataset.h"
@@ -24,10 +25,7 @@ static void mkdir_rel(const char *rel) {
 static void write_str(const char *rel, const char *s) {
     char p[1024];
     path_of(p, sizeof p, rel);
-    FILE *f = fopen(p, "wb");
-    if (!f) abort();
-    fputs(s, f);
-    fclose(f);
+    fixture_write_text(p, s);
 }
 
 // A seeded gradient-with-noise image saved by extension (.png .jpg .webp).
@@ -44,11 +42,7 @@ static void make_image(const char *rel, int64_t w, int64_t h, unsigned seed) {
         }
     char p[1024];
     path_of(p, sizeof p, rel);
-    const char *ext = strrchr(rel, '.');
-    SdlStatus st = !strcmp(ext, ".jpg") ? image_save_jpeg(&img, p, 90)
-                   : !strcmp(ext, ".webp") ? image_save_webp(&img, p, 90, 0)
-                                           : image_save_png(&img, p, NULL, NULL, 0);
-    if (st != SDL_OK) { sdl_error_print(stderr); abort(); }
+    fixture_save_image(&img, p, 90, false);
     image_free(&img);
 }
 
