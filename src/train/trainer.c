@@ -79,14 +79,12 @@ static SdlStatus vae_plan_for(Trainer *t, int64_t B, int64_t H, int64_t W) {
     return SDL_OK;
 }
 
-static SdlStatus ensure_latent_buffers(Trainer *t, size_t n) {
-    if (n <= t->latents_cap) return SDL_OK;
-    mem_free(t->latents), mem_free(t->vae_mean), mem_free(t->vae_logvar);
-    t->latents = mem_alloc(MEM_ACTIVATIONS, n * sizeof(float));
-    t->vae_mean = mem_alloc(MEM_ACTIVATIONS, n * sizeof(float));
-    t->vae_logvar = mem_alloc(MEM_ACTIVATIONS, n * sizeof(float));
-    t->latents_cap = n;
-    return SDL_OK;
+// Grows *buf (MEM_ACTIVATIONS) to hold n floats; *cap tracks its size.
+static void ensure_floats(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return;
+    mem_free(*buf);
+    *buf = mem_alloc(MEM_ACTIVATIONS, n * sizeof(float));
+    *cap = n;
 }
 
 // latents (B, L, H/f, W/f) = sample of the VAE posterior × scaling (1 for the cache: unscaled).
@@ -94,9 +92,10 @@ static SdlStatus encode_pixels(Trainer *t, float *latents, const float *pixels, 
                                float scaling, Rng *rng) {
     SDL_TRY(vae_plan_for(t, B, H, W));
     size_t n = (size_t)(B * t->latent_c * (H / t->latent_f) * (W / t->latent_f));
-    SDL_TRY(ensure_latent_buffers(t, n));
-    vae_encode(&t->model.vae, t->vae_mean, t->vae_logvar, pixels);
-    vae_sample_latents(latents, t->vae_mean, t->vae_logvar, (int64_t)n, rng, scaling);
+    ensure_floats(&t->vae_moments, &t->moments_cap, 2 * n); // mean then logvar; only when encoding
+    float *mean = t->vae_moments, *logvar = t->vae_moments + n;
+    vae_encode(&t->model.vae, mean, logvar, pixels);
+    vae_sample_latents(latents, mean, logvar, (int64_t)n, rng, scaling);
     for (size_t i = 0; i < n; i++)
         if (isnan(latents[i])) latents[i] = 0; // kohya replaces NaN latents with 0
     return SDL_OK;
@@ -305,7 +304,7 @@ static SdlStatus batch_latents(Trainer *t, const LoaderBatch *b, int64_t *h, int
     PROF_SCOPE(PROF_DATA); // --profile: VAE encoding of uncached images
     *h = b->height / t->latent_f, *w = b->width / t->latent_f;
     size_t n = (size_t)(b->B * t->latent_c * *h * *w);
-    SDL_TRY(ensure_latent_buffers(t, n));
+    ensure_floats(&t->latents, &t->latents_cap, n);
     if (b->latents) {
         for (size_t i = 0; i < n; i++) t->latents[i] = b->latents[i] * t->vae_scaling;
         return SDL_OK;
@@ -526,7 +525,7 @@ static void trainer_free(Trainer *t) {
     if (t->net_created) lora_network_free(&t->net);
     sd_model_free(&t->model);
     train_data_free(&t->data);
-    mem_free(t->latents), mem_free(t->vae_mean), mem_free(t->vae_logvar);
+    mem_free(t->latents), mem_free(t->vae_moments);
     free(t->prog.losses);
     if (t->tb && !tfevents_close(t->tb)) log_warn("some TensorBoard events could not be written");
     if (t->meta_ready) train_meta_free(&t->meta);

@@ -41,8 +41,8 @@ typedef struct {
     int64_t latent_c, latent_f; // latent channels and the VAE's downsampling factor (4 and 8 for SD)
     bool vae_loaded;            // the VAE is needed per step (latents not cached)
     float *latents;             // (B, 4, h, w) scaled latents of the current batch
-    float *vae_mean, *vae_logvar;
-    size_t latents_cap;
+    float *vae_moments;         // the VAE posterior of the batch: mean then logvar (encoding only)
+    size_t latents_cap, moments_cap;
     int64_t vae_B, vae_H, vae_W; // current VAE plan
     TrainMeta meta;             // kohya's ss_* / modelspec.* metadata of every save
     bool meta_ready;

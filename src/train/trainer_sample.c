@@ -56,7 +56,7 @@ static uint64_t derive_seed(int64_t run_seed, int64_t step, int64_t index) {
     return x & 0xffffffffu;
 }
 
-static SdlStatus sample_one(Trainer *t, const SamplePrompt *p, int64_t epoch, int64_t steps, const char *dir) {
+static SdlStatus sample_one(Trainer *t, const SamplePrompt *p, int64_t epoch, int64_t steps) {
     const TrainArgs *a = t->a;
     // sizes the pipeline accepts: multiples of VAE factor × UNet multiple (SD: 64 px)
     int64_t m = t->latent_f * unet_size_multiple(&t->model.unet.cfg);
@@ -91,9 +91,8 @@ static SdlStatus sample_one(Trainer *t, const SamplePrompt *p, int64_t epoch, in
     if (s == SDL_OK) {
         image_from_tensor(&out, img);
         char path[4096], steps_txt[32];
-        SamplePrompt named = *p;
-        named.has_seed = p->has_seed; // kohya puts the seed in the name only when the prompt gives one
-        sample_file_name(path, sizeof path, a->output_dir, a->output_name, epoch, steps, &named, time(NULL));
+        // kohya puts the seed in the name only when the prompt gives one (p->has_seed)
+        sample_file_name(path, sizeof path, a->output_dir, a->output_name, epoch, steps, p, time(NULL));
         snprintf(steps_txt, sizeof steps_txt, "%lld", (long long)steps);
         GenInfo info = {.prompt = prompt, .negative_prompt = neg, .steps = gp.steps,
                         .sampler = gen_sampler_a1111_name(&gp.sampler), .cfg_scale = gp.cfg_scale, .seed = gp.seed,
@@ -104,7 +103,6 @@ static SdlStatus sample_one(Trainer *t, const SamplePrompt *p, int64_t epoch, in
         s = image_save_png(&out, path, k, v, 2);
         free(text);
         if (s == SDL_OK) log_info("sample %s", path);
-        (void)dir;
     }
     image_free(&out);
     mem_free(img);
@@ -122,7 +120,7 @@ SdlStatus trainer_sample(Trainer *t, int64_t epoch, int64_t global_step, bool at
     // the text-encoder adapters need at least one 77-token window planned
     if (t->net.n_te > 0 && t->net.te_rows < 77) lora_network_plan_te(&t->net, 1, 77);
     for (int64_t i = 0; i < t->prompts.n; i++) {
-        SdlStatus s = sample_one(t, &t->prompts.items[i], at_epoch_end ? epoch : -1, global_step, dir);
+        SdlStatus s = sample_one(t, &t->prompts.items[i], at_epoch_end ? epoch : -1, global_step);
         if (s != SDL_OK) {
             // a failed sample is reported, never the end of a training run
             sdl_error_print(stderr);
