@@ -15,7 +15,7 @@
 
 #define STATE_VERSION 1
 
-static SdlStatus remove_tree(const char *dir) {
+SdlStatus train_state_remove(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? SDL_OK : sdl_fail(SDL_ERR_IO, dir, "check permissions", "cannot open: %s", strerror(errno));
     struct dirent *e;
@@ -103,7 +103,7 @@ SdlStatus train_state_save(const char *dir, const LoraNetwork *net, const Optimi
     char tmp[4096], old[4096], path[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", dir);
     snprintf(old, sizeof old, "%s.old", dir);
-    SDL_TRY(remove_tree(tmp));
+    SDL_TRY(train_state_remove(tmp));
     if (mkdir(tmp, 0777) != 0)
         return sdl_fail(SDL_ERR_IO, tmp, "check that the output folder is writable", "cannot create: %s", strerror(errno));
     const char *mk[] = {"format"}, *mv[] = {"pt"};
@@ -113,17 +113,17 @@ SdlStatus train_state_save(const char *dir, const LoraNetwork *net, const Optimi
     if (s == SDL_OK) snprintf(path, sizeof path, "%s/trainer.safetensors", tmp), s = write_trainer_file(path, p);
     if (s == SDL_OK) snprintf(path, sizeof path, "%s/train_state.json", tmp), s = write_json(path, p);
     if (s != SDL_OK) {
-        remove_tree(tmp);
+        train_state_remove(tmp);
         return s;
     }
     // swap in: the previous folder (if any) survives until the new one has its name
-    SDL_TRY(remove_tree(old));
+    SDL_TRY(train_state_remove(old));
     struct stat sb;
     if (stat(dir, &sb) == 0 && rename(dir, old) != 0)
         return sdl_fail(SDL_ERR_IO, dir, "check permissions", "cannot move the previous state aside: %s", strerror(errno));
     if (rename(tmp, dir) != 0)
         return sdl_fail(SDL_ERR_IO, dir, "check permissions", "cannot rename %s into place: %s", tmp, strerror(errno));
-    return remove_tree(old);
+    return train_state_remove(old);
 }
 
 SdlStatus train_state_load(const char *dir, LoraNetwork *net, Optimizer *opt, TrainProgress *p) {

@@ -38,4 +38,6 @@ typedef struct {
 SdlStatus train_state_save(const char *dir, const LoraNetwork *net, const Optimizer *opt, const TrainProgress *p);
 // Restores into an already built network (same modules) and optimizer (same kind and params).
 // p->losses is allocated here (free()).
+// Removes a state folder (its plain files, then the folder); a missing folder is fine.
+SdlStatus train_state_remove(const char *dir);
 SdlStatus train_state_load(const char *dir, LoraNetwork *net, Optimizer *opt, TrainProgress *p);

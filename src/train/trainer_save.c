@@ -4,7 +4,6 @@
 #include "train/trainer_internal.h"
 #include "base/clock.h"
 #include "base/log.h"
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,22 +40,13 @@ SdlStatus trainer_save_state(Trainer *t, char kind, int64_t n) {
     return s;
 }
 
+// Removes an old LoRA file or state folder (absent: nothing to do).
 static void remove_path(const char *path, bool is_dir) {
     struct stat sb;
     if (stat(path, &sb) != 0) return;
-    if (is_dir) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            char p[4400];
-            while ((e = readdir(d)))
-                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                    snprintf(p, sizeof p, "%s/%s", path, e->d_name), unlink(p);
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
+    if (is_dir ? train_state_remove(path) != SDL_OK : unlink(path) != 0) {
+        log_warn("could not remove %s (outside the save_last_n window)", path);
+        return;
     }
     log_info("removed %s (outside the save_last_n window)", path);
 }
